@@ -1,0 +1,344 @@
+/**
+ * The data mover: it owns the fallback chain
+ *
+ *     reflink (FICLONE / FICLONERANGE) -> copy_file_range -> sendfile -> read/write
+ *
+ * and walks SOURCE's data segments (SEEK_DATA/SEEK_HOLE) so holes stay holes whatever the
+ * method. Everything a copy does to bytes goes through here.
+ */
+import { SEEK_DATA, SEEK_HOLE, SEEK_SET, SysError, isErrno, type Sys } from '../sys/index.js';
+import { CopyError } from './errors.js';
+import type { ByteRange, BytesByMethod, CopyMode, Fallback, Method, Reporter } from './types.js';
+
+/**
+ * Before a method has moved any byte, these errnos mean "this method cannot work here",
+ * not "the copy failed":
+ * - EXDEV: SOURCE and DEST are on different filesystems (reflink and copy_file_range need one);
+ * - EOPNOTSUPP, ENOTTY: the filesystem has no remap/clone support (ext4, tmpfs) or no ioctl;
+ * - ENOSYS: the kernel predates the call;
+ * - EINVAL: the call does not take these files (pipes, devices, /proc) or this alignment;
+ * - EPERM, EBADF, ETXTBSY: the kernel refuses the fast path for this pair of open files;
+ *   read/write either works or fails with the real error, which is then reported.
+ * After a method has moved bytes, the same errnos are real errors: the filesystem already
+ * accepted the method, so a change of mind means something is wrong.
+ */
+export const CANNOT_USE_METHOD_HERE = new Set(['EXDEV', 'EOPNOTSUPP', 'ENOTTY', 'ENOSYS', 'EINVAL', 'EPERM', 'EBADF', 'ETXTBSY']);
+
+/**
+ * Bytes per in-kernel call. Bounded so each synchronous call returns quickly (koffi calls
+ * block the event loop: progress, signals and Ctrl-C wait for it), far below the kernel's
+ * 0x7ffff000 per-call cap and glibc 2.41/2.42's INT_MAX miscount. See bench/ for the sweep.
+ */
+export const KERNEL_CHUNK_BYTES = 32 * 1024 * 1024;
+/** Bytes per FICLONERANGE call: sharing extents is metadata work, so chunks can be large. */
+export const CLONE_CHUNK_BYTES = 1024 * 1024 * 1024;
+/** Buffer for the read/write fallback. */
+export const READ_WRITE_BUFFER_BYTES = 1024 * 1024;
+/** Longest stretch of synchronous work before the event loop gets a turn. */
+const BREATHE_EVERY_MS = 25;
+
+export interface TransferContext {
+  sys: Sys;
+  srcFd: number;
+  dstFd: number;
+  /** Paths as the user should see them in errors. */
+  source: string;
+  dest: string;
+  mode: CopyMode;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+  /** Total bytes this transfer covers, for progress; null when unknown (a stream). */
+  total: number | null;
+}
+
+export class Transfer {
+  readonly bytes: BytesByMethod = { reflinked: 0, copyFileRange: 0, sendfile: 0, readWrite: 0, deduplicated: 0, holes: 0 };
+  readonly fallbacks: Fallback[] = [];
+  /** Bytes finished: moved, shared or skipped as holes. */
+  done = 0;
+
+  /** Data methods in the order they are tried for bytes that were not reflinked. */
+  private readonly dataMethods: Method[];
+  private methodIndex = 0;
+  private readonly movedBy = new Map<Method, number>();
+  private buffer?: Buffer;
+  private lastBreath = performance.now();
+  private announced?: Method;
+
+  constructor(private readonly ctx: TransferContext) {
+    // copy_file_range shares extents on XFS and btrfs (the kernel tries a remap first), so
+    // an independent copy must not use it: sendfile never remaps.
+    this.dataMethods = ctx.mode === 'never' ? ['sendfile', 'read_write'] : ['copy_file_range', 'sendfile', 'read_write'];
+  }
+
+  /** Bytes that reached DEST, by any method. */
+  get bytesWritten(): number {
+    const b = this.bytes;
+    return b.reflinked + b.copyFileRange + b.sendfile + b.readWrite;
+  }
+
+  /**
+   * Step 1 of the chain for a whole file: FICLONE into the (empty) destination.
+   * Returns false when the filesystem cannot share extents and the caller should copy;
+   * with --reflink=always that refusal is the error instead.
+   */
+  reflinkWhole(size: number): boolean {
+    this.announce('reflink');
+    try {
+      this.ctx.sys.ficlone(this.ctx.dstFd, this.ctx.srcFd);
+    } catch (err) {
+      return this.reflinkRefused(err);
+    }
+    this.bytes.reflinked += size;
+    this.advance(size);
+    return true;
+  }
+
+  /** Step 1 for a range: FICLONERANGE of a block-aligned range, in bounded chunks. */
+  async reflinkRange(r: ByteRange): Promise<boolean> {
+    this.announce('reflink');
+    let off = 0;
+    while (off < r.length) {
+      await this.breathe();
+      const len = Math.min(CLONE_CHUNK_BYTES, r.length - off);
+      try {
+        this.ctx.sys.ficloneRange(this.ctx.dstFd, this.ctx.srcFd, r.srcOffset + off, len, r.dstOffset + off);
+      } catch (err) {
+        if (off === 0) return this.reflinkRefused(err);
+        throw this.failure(err);
+      }
+      this.bytes.reflinked += len;
+      this.advance(len);
+      off += len;
+    }
+    return true;
+  }
+
+  private reflinkRefused(err: unknown): false {
+    if (!(err instanceof SysError) || !CANNOT_USE_METHOD_HERE.has(err.code) || this.ctx.mode === 'always') {
+      throw this.failure(err, this.ctx.mode === 'always' ? 'reflink' : 'copy');
+    }
+    this.recordFallback('reflink', this.dataMethods[0]!, err.code);
+    return false;
+  }
+
+  /**
+   * Steps 2-4 of the chain for a range of SOURCE: copy its data segments by the current
+   * data method, leave its holes as holes. `destDataEnd` is DEST's size before the copy:
+   * below it, a hole in SOURCE must become a hole (or zeros) in DEST, since DEST may hold
+   * data there; above it, DEST is already a hole.
+   */
+  async copySparse(r: ByteRange, destDataEnd: number): Promise<void> {
+    const { sys, srcFd } = this.ctx;
+    const end = r.srcOffset + r.length;
+    const shift = r.dstOffset - r.srcOffset;
+    let pos = r.srcOffset;
+    while (pos < end) {
+      let dataStart: number | null;
+      let dataEnd: number;
+      try {
+        dataStart = sys.lseek(srcFd, pos, SEEK_DATA);
+        dataEnd = dataStart === null ? end : Math.min(sys.lseek(srcFd, dataStart, SEEK_HOLE) ?? end, end);
+      } catch (err) {
+        // A filesystem without SEEK_DATA support: treat the rest as data.
+        if (!isErrno(err, 'EINVAL', 'EOPNOTSUPP', 'ESPIPE')) throw this.failure(err);
+        dataStart = pos;
+        dataEnd = end;
+      }
+      if (dataStart === null || dataStart >= end) {
+        await this.hole(pos, end, shift, destDataEnd);
+        return;
+      }
+      if (dataStart > pos) await this.hole(pos, dataStart, shift, destDataEnd);
+      await this.copyData(dataStart, dataEnd, shift);
+      pos = dataEnd;
+    }
+  }
+
+  /** Copy SOURCE bytes [from, to) to DEST at from+shift, falling back method by method. */
+  private async copyData(from: number, to: number, shift: number): Promise<void> {
+    let pos = from;
+    while (pos < to) {
+      await this.breathe();
+      const method = this.dataMethods[this.methodIndex]!;
+      this.announce(method);
+      let moved: number;
+      try {
+        moved = this.moveChunk(method, pos, pos + shift, to - pos);
+      } catch (err) {
+        if (isErrno(err, 'EINTR')) continue;
+        const isLast = this.methodIndex === this.dataMethods.length - 1;
+        if (err instanceof SysError && CANNOT_USE_METHOD_HERE.has(err.code) && !this.movedBy.get(method) && !isLast) {
+          this.methodIndex++;
+          this.recordFallback(method, this.dataMethods[this.methodIndex]!, err.code);
+          continue;
+        }
+        throw this.failure(err);
+      }
+      if (moved === 0) {
+        // A 0 before the expected end is not EOF for the in-kernel calls: /proc and /sys
+        // files report size 0 and the kernel trusts i_size. read() returning 0 *is* EOF,
+        // so let read/write decide; if it also sees the end, SOURCE shrank under us.
+        if (method !== 'read_write') {
+          this.methodIndex = this.dataMethods.indexOf('read_write');
+          this.recordFallback(method, 'read_write', 'EOF');
+          continue;
+        }
+        throw new CopyError({
+          kind: 'source-changed',
+          verb: 'copy',
+          source: this.ctx.source,
+          dest: this.ctx.dest,
+          reason: `source ended at byte ${pos}, before the expected ${to} (it shrank during the copy)`,
+          bytesCopied: this.bytesWritten,
+          fallbacks: this.fallbacks,
+        });
+      }
+      this.movedBy.set(method, (this.movedBy.get(method) ?? 0) + moved);
+      this.count(method, moved);
+      this.advance(moved);
+      pos += moved;
+    }
+  }
+
+  /** One bounded call of `method`; returns bytes moved, possibly fewer than asked. */
+  private moveChunk(method: Method, srcPos: number, dstPos: number, remaining: number): number {
+    const { sys, srcFd, dstFd } = this.ctx;
+    switch (method) {
+      case 'copy_file_range':
+        return sys.copyFileRange(srcFd, srcPos, dstFd, dstPos, Math.min(remaining, KERNEL_CHUNK_BYTES));
+      case 'sendfile':
+        // sendfile writes at DEST's file position, so put it where this chunk goes.
+        sys.lseek(dstFd, dstPos, SEEK_SET);
+        return sys.sendfile(dstFd, srcFd, srcPos, Math.min(remaining, KERNEL_CHUNK_BYTES));
+      case 'read_write':
+        return this.readWrite(srcPos, dstPos, remaining);
+      default:
+        throw new Error(`not a data method: ${method}`);
+    }
+  }
+
+  private readWrite(srcPos: number | null, dstPos: number, remaining: number): number {
+    const { sys, srcFd, dstFd } = this.ctx;
+    const buf = (this.buffer ??= Buffer.allocUnsafe(READ_WRITE_BUFFER_BYTES));
+    const got = sys.pread(srcFd, buf, Math.min(remaining, buf.length), srcPos);
+    let written = 0;
+    while (written < got) {
+      written += sys.pwrite(dstFd, buf.subarray(written), got - written, dstPos + written);
+    }
+    return got;
+  }
+
+  /**
+   * Copy a non-seekable or size-less SOURCE (FIFO, character device, /proc file) with
+   * read/write until read() says end of file.
+   */
+  async stream(): Promise<void> {
+    this.announce('read_write');
+    let pos = 0;
+    for (;;) {
+      await this.breathe();
+      let got: number;
+      try {
+        got = this.readWrite(null, pos, READ_WRITE_BUFFER_BYTES);
+      } catch (err) {
+        if (isErrno(err, 'EINTR')) continue;
+        throw this.failure(err);
+      }
+      if (got === 0) return;
+      this.count('read_write', got);
+      this.advance(got);
+      pos += got;
+    }
+  }
+
+  /**
+   * SOURCE [from, to) is a hole. Where DEST may hold data (below destDataEnd) punch a
+   * hole, or write zeros where the filesystem cannot punch; past it DEST is a hole already.
+   */
+  private async hole(from: number, to: number, shift: number, destDataEnd: number): Promise<void> {
+    const start = from + shift;
+    const stop = Math.min(to + shift, destDataEnd);
+    if (start < stop) {
+      try {
+        this.ctx.sys.punchHole(this.ctx.dstFd, start, stop - start);
+      } catch (err) {
+        if (!isErrno(err, 'EOPNOTSUPP', 'ENOSYS')) throw this.failure(err);
+        await this.writeZeros(start, stop);
+      }
+    }
+    this.bytes.holes += to - from;
+    this.advance(to - from);
+  }
+
+  private async writeZeros(from: number, to: number): Promise<void> {
+    const zeros = Buffer.alloc(Math.min(READ_WRITE_BUFFER_BYTES, to - from));
+    for (let pos = from; pos < to; ) {
+      await this.breathe();
+      try {
+        pos += this.ctx.sys.pwrite(this.ctx.dstFd, zeros, Math.min(zeros.length, to - pos), pos);
+      } catch (err) {
+        throw this.failure(err);
+      }
+    }
+  }
+
+  private count(method: Method, n: number): void {
+    if (method === 'copy_file_range') this.bytes.copyFileRange += n;
+    else if (method === 'sendfile') this.bytes.sendfile += n;
+    else if (method === 'read_write') this.bytes.readWrite += n;
+  }
+
+  private advance(n: number): void {
+    this.done += n;
+    this.ctx.reporter?.progress?.(this.done, this.ctx.total);
+  }
+
+  private announce(method: Method): void {
+    if (this.announced === method) return;
+    this.announced = method;
+    this.ctx.reporter?.method?.(method);
+  }
+
+  private recordFallback(from: Method, to: Method, errno: string): void {
+    const fallback: Fallback = { from, to, errno };
+    this.fallbacks.push(fallback);
+    this.ctx.reporter?.fallback?.(fallback);
+  }
+
+  /**
+   * Give the event loop a turn every BREATHE_EVERY_MS so timers (progress) and signal
+   * handlers run, and stop if the caller aborted.
+   */
+  async breathe(): Promise<void> {
+    this.checkAborted();
+    const now = performance.now();
+    if (now - this.lastBreath < BREATHE_EVERY_MS) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.lastBreath = performance.now();
+    this.checkAborted();
+  }
+
+  private checkAborted(): void {
+    if (!this.ctx.signal?.aborted) return;
+    throw new CopyError({
+      kind: 'interrupted',
+      verb: 'copy',
+      source: this.ctx.source,
+      dest: this.ctx.dest,
+      reason: 'interrupted',
+      bytesCopied: this.bytesWritten,
+      fallbacks: this.fallbacks,
+      cause: this.ctx.signal.reason,
+    });
+  }
+
+  /** A CopyError for a failed call, carrying how far the copy got. */
+  failure(err: unknown, verb = 'copy'): CopyError {
+    if (err instanceof CopyError) return err;
+    if (!(err instanceof SysError)) throw err;
+    const e = CopyError.fromSys(err, verb, this.ctx.source, this.ctx.dest, this.bytesWritten);
+    (e.fallbacks as Fallback[]).push(...this.fallbacks);
+    return e;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Public types of the copy engine: what a caller asks for, what it is told while the copy
+ * runs, and what it gets back.
+ */
+import type { Sys } from '../sys/index.js';
+
+/**
+ * How to copy.
+ * - `auto`: share extents (reflink) where the filesystem can, else copy in the kernel, else read/write.
+ * - `always`: share extents or fail.
+ * - `never`: an independent copy; DEST shares no extents with SOURCE afterwards.
+ * - `dedupe`: share extents with DEST only where its bytes already equal SOURCE's.
+ */
+export type CopyMode = 'auto' | 'always' | 'never' | 'dedupe';
+
+/** The means by which bytes moved, in the order the engine tries them. */
+export type Method = 'reflink' | 'copy_file_range' | 'sendfile' | 'read_write' | 'dedupe';
+
+/** A byte range: bytes [srcOffset, srcOffset+length) of SOURCE land at [dstOffset, dstOffset+length) of DEST. */
+export interface ByteRange {
+  srcOffset: number;
+  dstOffset: number;
+  length: number;
+}
+
+export interface CopyOptions {
+  /** Default `auto`. */
+  mode?: CopyMode;
+  /** First byte of SOURCE to copy. Giving any of the three range fields makes this a range copy. */
+  srcOffset?: number;
+  /** Where that byte lands in DEST. */
+  dstOffset?: number;
+  /** How many bytes; default to the end of SOURCE. */
+  length?: number;
+  /** Receives progress events. */
+  reporter?: Reporter;
+  /** Aborting it stops the copy at the next chunk; the copy then fails with kind `interrupted`. */
+  signal?: AbortSignal;
+  /** The umask applied to a new DEST's mode; default the process's. */
+  umask?: number;
+  /** The system-call layer; tests replace it to inject faults. */
+  sys?: Sys;
+}
+
+/** A method that could not be used here, and the errno that said so. */
+export interface Fallback {
+  from: Method;
+  to: Method | 'none';
+  /** Errno name, or `EOF` when the kernel returned 0 bytes before the expected end. */
+  errno: string;
+}
+
+export interface BytesByMethod {
+  /** Bytes whose extents were shared by FICLONE/FICLONERANGE. */
+  reflinked: number;
+  /** Bytes copied inside the kernel by copy_file_range(2) (which may itself share extents). */
+  copyFileRange: number;
+  /** Bytes copied inside the kernel by sendfile(2) (never shares extents). */
+  sendfile: number;
+  /** Bytes read into and written from user space. */
+  readWrite: number;
+  /** Bytes FIDEDUPERANGE found identical and shared. */
+  deduplicated: number;
+  /** Bytes of the range that were holes in SOURCE and stayed holes in DEST. */
+  holes: number;
+}
+
+export interface CopyResult {
+  /** SOURCE as given. */
+  source: string;
+  /** The file that was written (DIRECTORY/basename(SOURCE) when DEST is a directory). */
+  dest: string;
+  mode: CopyMode;
+  /** The range copied; null for a whole-file copy. */
+  range: ByteRange | null;
+  /** Bytes covered: the file's size, or the range's length. */
+  totalBytes: number;
+  bytes: BytesByMethod;
+  /** Methods tried and refused, in order. */
+  fallbacks: Fallback[];
+  durationMs: number;
+}
+
+/** Progress events. Every method is optional; the engine never writes to the console. */
+export interface Reporter {
+  /** The copy is about to start; `totalBytes` is null for a stream of unknown length. */
+  start?(info: { source: string; dest: string; totalBytes: number | null; mode: CopyMode }): void;
+  /** The engine switched to `method`. */
+  method?(method: Method): void;
+  /** A method refused and the engine moved on. */
+  fallback?(fallback: Fallback): void;
+  /** `done` bytes of the total are finished (copied, shared or skipped as holes). */
+  progress?(done: number, total: number | null): void;
+}

@@ -1,0 +1,23 @@
+/**
+ * tscp as a library:
+ *
+ *     import { copy } from 'tscp';
+ *     const result = await copy('big.img', '/mnt/backup/', { mode: 'auto' });
+ *     console.log(result.bytes.reflinked, result.fallbacks);
+ *
+ * `copy` never writes to the console and never exits the process: it resolves with a
+ * CopyResult or rejects with a CopyError.
+ */
+export { copy, CopyError, TEMP_PREFIX } from './copy/index.js';
+export type {
+  ByteRange,
+  BytesByMethod,
+  CopyErrorKind,
+  CopyMode,
+  CopyOptions,
+  CopyResult,
+  Fallback,
+  Method,
+  Reporter,
+} from './copy/index.js';
+export { SysError, linuxSys, type Sys, type FileStat, type Extent, type DedupeResult } from './sys/index.js';

@@ -1,0 +1,242 @@
+/**
+ * The system-call layer: each function makes one kind of call and either returns its
+ * result or throws a SysError naming the errno. No policy lives here: whether EXDEV means
+ * "fall back" or "fail" is the copy engine's decision (src/copy/).
+ *
+ * The engine receives these functions as a `Sys` object, which is also the seam where
+ * unit tests inject errnos that no filesystem produces on demand (EIO mid-copy, EINTR...).
+ */
+import fs from 'node:fs';
+import { SysError, fromNodeError } from './errors.js';
+import { libc } from './libc.js';
+
+export { SysError, errnoName, errnoNumber, errnoMessage, isErrno } from './errors.js';
+export { copyFileRangeSyscallNumber } from './libc.js';
+
+/** fstat(2) fields the engine uses. */
+export interface FileStat {
+  dev: number;
+  ino: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** 512-byte blocks allocated. */
+  blocks: number;
+  blksize: number;
+  isFile: boolean;
+  isDirectory: boolean;
+  isSymbolicLink: boolean;
+}
+
+/** One extent as FS_IOC_FIEMAP reports it. */
+export interface Extent {
+  logical: number;
+  physical: number;
+  length: number;
+  flags: number;
+}
+
+/** Result of one FIDEDUPERANGE destination. */
+export interface DedupeResult {
+  /** 0 = FILE_DEDUPE_RANGE_SAME, 1 = FILE_DEDUPE_RANGE_DIFFERS. */
+  status: number;
+  bytesDeduped: number;
+}
+
+export const FIEMAP_EXTENT_LAST = 0x1;
+export const FIEMAP_EXTENT_UNKNOWN = 0x2;
+export const FIEMAP_EXTENT_DELALLOC = 0x4;
+export const FIEMAP_EXTENT_UNWRITTEN = 0x800;
+export const FIEMAP_EXTENT_SHARED = 0x2000;
+export const FILE_DEDUPE_RANGE_SAME = 0;
+export const FILE_DEDUPE_RANGE_DIFFERS = 1;
+
+export interface Sys {
+  open(path: string, flags: number, mode?: number): number;
+  close(fd: number): void;
+  fstat(fd: number): FileStat;
+  /** stat(2) following symlinks; lstat(2) when `follow` is false. */
+  stat(path: string, follow?: boolean): FileStat;
+  /** copy_file_range(2) with explicit offsets; returns bytes copied (0 = kernel saw EOF). */
+  copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, len: number): number;
+  /** sendfile(2) from `inFd` at `offIn` to `outFd` at its current file position. */
+  sendfile(outFd: number, inFd: number, offIn: number, len: number): number;
+  /** pread(2) into buf[0, len); returns bytes read (0 = end of file). */
+  pread(fd: number, buf: Buffer, len: number, pos: number | null): number;
+  /** pwrite(2) of buf[0, len); returns bytes written. */
+  pwrite(fd: number, buf: Buffer, len: number, pos: number): number;
+  /** lseek(2); SEEK_DATA/SEEK_HOLE answer null where the kernel says ENXIO (no more data). */
+  lseek(fd: number, offset: number, whence: number): number | null;
+  /** ioctl_ficlone(2): FICLONE, the whole of srcFd into dstFd. */
+  ficlone(dstFd: number, srcFd: number): void;
+  /** ioctl_ficlonerange(2): FICLONERANGE. */
+  ficloneRange(dstFd: number, srcFd: number, srcOffset: number, length: number, dstOffset: number): void;
+  /** ioctl_fideduperange(2): FIDEDUPERANGE for one destination. */
+  dedupeRange(srcFd: number, srcOffset: number, length: number, dstFd: number, dstOffset: number): DedupeResult;
+  /** ioctl FS_IOC_FIEMAP over [start, start+length). */
+  fiemap(fd: number, start: number, length: number): Extent[];
+  /** fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE. */
+  punchHole(fd: number, offset: number, length: number): void;
+  ftruncate(fd: number, length: number): void;
+  fchmod(fd: number, mode: number): void;
+  fchown(fd: number, uid: number, gid: number): void;
+  fsync(fd: number): void;
+  rename(from: string, to: string): void;
+  unlink(path: string): void;
+  realpath(path: string): string;
+  /** statfs(2) f_type of the filesystem holding `path`. */
+  fsType(path: string): number;
+}
+
+export const SEEK_SET = 0;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
+
+// Request numbers: the generic _IOC encoding (x86, arm, riscv, s390, loongarch).
+const FICLONE = 0x40049409; // _IOW(0x94, 9, int)
+const FICLONERANGE = 0x4020940d; // _IOW(0x94, 13, struct file_clone_range)
+const FIDEDUPERANGE = 0xc0189436; // _IOWR(0x94, 54, struct file_dedupe_range)
+const FS_IOC_FIEMAP = 0xc020660b; // _IOWR('f', 11, struct fiemap)
+const FIEMAP_FLAG_SYNC = 0x1;
+const FALLOC_FL_KEEP_SIZE = 0x1;
+const FALLOC_FL_PUNCH_HOLE = 0x2;
+const FIEMAP_EXTENTS_PER_CALL = 256;
+
+function check(ret: number, syscall: string): number {
+  if (ret < 0) throw new SysError(libc().errno(), syscall);
+  return ret;
+}
+
+function toStat(s: fs.Stats): FileStat {
+  return {
+    dev: s.dev,
+    ino: s.ino,
+    mode: s.mode,
+    uid: s.uid,
+    gid: s.gid,
+    size: s.size,
+    blocks: s.blocks,
+    blksize: s.blksize,
+    isFile: s.isFile(),
+    isDirectory: s.isDirectory(),
+    isSymbolicLink: s.isSymbolicLink(),
+  };
+}
+
+/** Call a node:fs function, turning its error into a SysError. */
+function nodeCall<T>(syscall: string, path: string | undefined, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw fromNodeError(err, syscall, path);
+  }
+}
+
+/** The real system calls. */
+export const linuxSys: Sys = {
+  open: (path, flags, mode = 0o666) => nodeCall('open', path, () => fs.openSync(path, flags, mode)),
+  close: (fd) => nodeCall('close', undefined, () => fs.closeSync(fd)),
+  fstat: (fd) => nodeCall('fstat', undefined, () => toStat(fs.fstatSync(fd))),
+  stat: (path, follow = true) =>
+    nodeCall(follow ? 'stat' : 'lstat', path, () => toStat(follow ? fs.statSync(path) : fs.lstatSync(path))),
+
+  copyFileRange(fdIn, offIn, fdOut, offOut, len) {
+    const c = libc();
+    const inPos = new BigInt64Array([BigInt(offIn)]);
+    const outPos = new BigInt64Array([BigInt(offOut)]);
+    return check(c.copyFileRange(fdIn, inPos, fdOut, outPos, len), 'copy_file_range');
+  },
+
+  sendfile(outFd, inFd, offIn, len) {
+    const c = libc();
+    return check(c.sendfile(outFd, inFd, new BigInt64Array([BigInt(offIn)]), len), 'sendfile');
+  },
+
+  pread: (fd, buf, len, pos) => nodeCall('read', undefined, () => fs.readSync(fd, buf, 0, len, pos)),
+  pwrite: (fd, buf, len, pos) => nodeCall('write', undefined, () => fs.writeSync(fd, buf, 0, len, pos)),
+
+  lseek(fd, offset, whence) {
+    const c = libc();
+    const ret = c.lseek(fd, offset, whence);
+    if (ret < 0) {
+      const errno = c.errno();
+      if (errno === 6 /* ENXIO */ && (whence === SEEK_DATA || whence === SEEK_HOLE)) return null;
+      throw new SysError(errno, 'lseek');
+    }
+    return ret;
+  },
+
+  ficlone(dstFd, srcFd) {
+    check(libc().ioctlInt(dstFd, FICLONE, srcFd), 'ioctl(FICLONE)');
+  },
+
+  ficloneRange(dstFd, srcFd, srcOffset, length, dstOffset) {
+    const arg = Buffer.alloc(32);
+    arg.writeBigInt64LE(BigInt(srcFd), 0);
+    arg.writeBigUInt64LE(BigInt(srcOffset), 8);
+    arg.writeBigUInt64LE(BigInt(length), 16);
+    arg.writeBigUInt64LE(BigInt(dstOffset), 24);
+    check(libc().ioctlPtr(dstFd, FICLONERANGE, arg), 'ioctl(FICLONERANGE)');
+  },
+
+  dedupeRange(srcFd, srcOffset, length, dstFd, dstOffset) {
+    // struct file_dedupe_range (24 bytes) followed by one file_dedupe_range_info (32 bytes).
+    const arg = Buffer.alloc(24 + 32);
+    arg.writeBigUInt64LE(BigInt(srcOffset), 0);
+    arg.writeBigUInt64LE(BigInt(length), 8);
+    arg.writeUInt16LE(1, 16);
+    arg.writeBigInt64LE(BigInt(dstFd), 24);
+    arg.writeBigUInt64LE(BigInt(dstOffset), 32);
+    check(libc().ioctlPtr(srcFd, FIDEDUPERANGE, arg), 'ioctl(FIDEDUPERANGE)');
+    // The ioctl returns 0 even when the destination failed: its own status says so.
+    const status = arg.readInt32LE(24 + 24);
+    if (status < 0) throw new SysError(-status, 'ioctl(FIDEDUPERANGE)');
+    return { status, bytesDeduped: Number(arg.readBigUInt64LE(24 + 16)) };
+  },
+
+  fiemap(fd, start, length) {
+    const extents: Extent[] = [];
+    const buf = Buffer.alloc(32 + 56 * FIEMAP_EXTENTS_PER_CALL);
+    const end = start + length;
+    let pos = start;
+    while (pos < end) {
+      buf.fill(0);
+      buf.writeBigUInt64LE(BigInt(pos), 0);
+      buf.writeBigUInt64LE(BigInt(end - pos), 8);
+      buf.writeUInt32LE(FIEMAP_FLAG_SYNC, 16);
+      buf.writeUInt32LE(FIEMAP_EXTENTS_PER_CALL, 24);
+      check(libc().ioctlPtr(fd, FS_IOC_FIEMAP, buf), 'ioctl(FS_IOC_FIEMAP)');
+      const mapped = buf.readUInt32LE(20);
+      if (mapped === 0) break;
+      let last = false;
+      for (let i = 0; i < mapped; i++) {
+        const at = 32 + 56 * i;
+        const extent = {
+          logical: Number(buf.readBigUInt64LE(at)),
+          physical: Number(buf.readBigUInt64LE(at + 8)),
+          length: Number(buf.readBigUInt64LE(at + 16)),
+          flags: buf.readUInt32LE(at + 40),
+        };
+        extents.push(extent);
+        pos = extent.logical + extent.length;
+        if (extent.flags & FIEMAP_EXTENT_LAST) last = true;
+      }
+      if (last) break;
+    }
+    return extents;
+  },
+
+  punchHole(fd, offset, length) {
+    check(libc().fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length), 'fallocate');
+  },
+
+  ftruncate: (fd, length) => nodeCall('ftruncate', undefined, () => fs.ftruncateSync(fd, length)),
+  fchmod: (fd, mode) => nodeCall('fchmod', undefined, () => fs.fchmodSync(fd, mode)),
+  fchown: (fd, uid, gid) => nodeCall('fchown', undefined, () => fs.fchownSync(fd, uid, gid)),
+  fsync: (fd) => nodeCall('fsync', undefined, () => fs.fsyncSync(fd)),
+  rename: (from, to) => nodeCall('rename', to, () => fs.renameSync(from, to)),
+  unlink: (path) => nodeCall('unlink', path, () => fs.unlinkSync(path)),
+  realpath: (path) => nodeCall('realpath', path, () => fs.realpathSync(path)),
+  fsType: (path) => nodeCall('statfs', path, () => fs.statfsSync(path).type),
+};
