@@ -25,7 +25,9 @@ const MULTIPLIERS: Record<string, bigint> = {
 
 const SIZE_PATTERN = /^(0x[0-9a-f]+|[0-9]+)([a-z]*)$/i;
 
-export class SizeError extends Error {}
+export class SizeError extends Error {
+  override name = 'SizeError';
+}
 
 /** Parse a size; throws SizeError with a message fit for "invalid size 'x': <message>". */
 export function parseSize(text: string): bigint {

@@ -185,9 +185,12 @@ async function copyWhole(job: Job, srcFd: number, src: FileStat, existing: FileS
       await t.stream();
     } else {
       const reflinked = job.mode !== 'never' && t.reflinkWhole(src.size);
-      if (!reflinked) await t.copySparse({ srcOffset: 0, dstOffset: 0, length: src.size }, 0);
-      // Extends to SOURCE's size when it ends in a hole.
-      sys.ftruncate(tempFd, src.size);
+      if (!reflinked) {
+        // Sized up front: writes inside the file's size draw no speculative preallocation
+        // (XFS), and a trailing hole needs no extra step.
+        sys.ftruncate(tempFd, src.size);
+        await t.copySparse({ srcOffset: 0, dstOffset: 0, length: src.size }, 0);
+      }
       const now = sys.fstat(srcFd).size;
       if (now !== src.size) {
         throw new CopyError({

@@ -6,7 +6,9 @@
 import type { ByteRange } from './types.js';
 
 /** A range that cannot be copied: the reason, phrased for "cannot copy 'a' to 'b': <reason> (EINVAL)". */
-export class RangeProblem extends Error {}
+export class RangeProblem extends Error {
+  override name = 'RangeProblem';
+}
 
 /**
  * The concrete range for a request. `length` defaults to the rest of SOURCE after

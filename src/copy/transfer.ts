@@ -64,6 +64,8 @@ export class Transfer {
   private buffer?: Buffer;
   private lastBreath = performance.now();
   private announced?: Method;
+  /** DEST ranges that must read as holes but lay past DEST's data when the copy began. */
+  private readonly holesToTrim: [number, number][] = [];
 
   constructor(private readonly ctx: TransferContext) {
     // copy_file_range shares extents on XFS and btrfs (the kernel tries a remap first), so
@@ -129,6 +131,11 @@ export class Transfer {
    * data there; above it, DEST is already a hole.
    */
   async copySparse(r: ByteRange, destDataEnd: number): Promise<void> {
+    await this.walkSegments(r, destDataEnd);
+    this.trimPreallocation();
+  }
+
+  private async walkSegments(r: ByteRange, destDataEnd: number): Promise<void> {
     const { sys, srcFd } = this.ctx;
     const end = r.srcOffset + r.length;
     const shift = r.dstOffset - r.srcOffset;
@@ -259,6 +266,7 @@ export class Transfer {
   private async hole(from: number, to: number, shift: number, destDataEnd: number): Promise<void> {
     const start = from + shift;
     const stop = Math.min(to + shift, destDataEnd);
+    if (to + shift > Math.max(start, destDataEnd)) this.holesToTrim.push([Math.max(start, destDataEnd), to + shift]);
     if (start < stop) {
       try {
         this.ctx.sys.punchHole(this.ctx.dstFd, start, stop - start);
@@ -269,6 +277,26 @@ export class Transfer {
     }
     this.bytes.holes += to - from;
     this.advance(to - from);
+  }
+
+  /**
+   * XFS preallocates blocks past the end of a file being written (speculative
+   * preallocation) and leaves them as unwritten extents inside what later becomes a hole
+   * once the next data segment extends the file: DEST would allocate far more than SOURCE.
+   * Punching the holes once the data is in gives the blocks back. Only an optimisation:
+   * a filesystem that cannot punch has nothing to give back.
+   */
+  private trimPreallocation(): void {
+    const holes = this.holesToTrim.splice(0);
+    if (this.bytesWritten === 0) return;
+    for (const [from, to] of holes) {
+      try {
+        // KEEP_SIZE: also frees blocks preallocated past DEST's current end.
+        this.ctx.sys.punchHole(this.ctx.dstFd, from, to - from);
+      } catch {
+        return;
+      }
+    }
   }
 
   private async writeZeros(from: number, to: number): Promise<void> {
