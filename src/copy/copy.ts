@@ -8,6 +8,7 @@ import path from 'node:path';
 import { FILE_DEDUPE_RANGE_DIFFERS, SysError, isErrno, linuxSys, type FileStat, type Sys } from '../sys/index.js';
 import { CopyError } from './errors.js';
 import { RangeProblem, alignmentProblem, rangesOverlap, resolveRange, splitForClone } from './range.js';
+import { measureSharedBytes } from './sharing.js';
 import { Transfer } from './transfer.js';
 import type { ByteRange, CopyMode, CopyOptions, CopyResult } from './types.js';
 
@@ -141,7 +142,14 @@ function umaskOf(options: CopyOptions): number {
   return options.umask ?? process.umask();
 }
 
-function result(job: Job, t: Transfer, range: ByteRange | null, totalBytes: number): CopyResult {
+/** Sharing is measured only after a method that can share; the others never do. */
+function sharedAfter(job: Job, t: Transfer, srcFd: number, dstFd: number, range: ByteRange): number | null {
+  const b = t.bytes;
+  if (b.reflinked + b.copyFileRange + b.deduplicated === 0) return 0;
+  return measureSharedBytes(job.sys, srcFd, dstFd, range);
+}
+
+function result(job: Job, t: Transfer, range: ByteRange | null, totalBytes: number, sharedBytes: number | null): CopyResult {
   return {
     source: job.source,
     dest: job.target,
@@ -150,6 +158,7 @@ function result(job: Job, t: Transfer, range: ByteRange | null, totalBytes: numb
     totalBytes,
     bytes: { ...t.bytes },
     fallbacks: [...t.fallbacks],
+    sharedBytes,
     durationMs: performance.now() - job.started,
   };
 }
@@ -177,6 +186,7 @@ async function copyWhole(job: Job, srcFd: number, src: FileStat, existing: FileS
   const t = new Transfer({ ...transferContext(job, srcFd, tempFd), total });
   job.options.reporter?.start?.({ source: job.source, dest: job.target, totalBytes: total, mode: job.mode });
   let renamed = false;
+  let shared: number | null = 0;
   try {
     if (stream) {
       if (job.mode === 'always') {
@@ -203,6 +213,7 @@ async function copyWhole(job: Job, srcFd: number, src: FileStat, existing: FileS
         });
       }
     }
+    shared = stream ? 0 : sharedAfter(job, t, srcFd, tempFd, { srcOffset: 0, dstOffset: 0, length: src.size });
     if (existing) {
       // An existing DEST keeps its own mode and owner, as with cp.
       sys.fchmod(tempFd, existing.mode & 0o7777);
@@ -230,7 +241,7 @@ async function copyWhole(job: Job, srcFd: number, src: FileStat, existing: FileS
       }
     }
   }
-  return result(job, t, null, t.done);
+  return result(job, t, null, t.done, shared);
 }
 
 function transferContext(job: Job, srcFd: number, dstFd: number) {
@@ -283,6 +294,7 @@ async function copyRange(job: Job, srcFd: number, src: FileStat, existing: FileS
   const { fd: dstFd, created } = openDestInPlace(job, src, existing);
   const t = new Transfer({ ...transferContext(job, srcFd, dstFd), total: range.length });
   job.options.reporter?.start?.({ source: job.source, dest: job.target, totalBytes: range.length, mode: job.mode });
+  let shared: number | null = 0;
   try {
     const dst = sys.fstat(dstFd);
     if (job.mode === 'always') {
@@ -297,6 +309,7 @@ async function copyRange(job: Job, srcFd: number, src: FileStat, existing: FileS
     for (const piece of copies) await t.copySparse(piece, dst.size);
     const end = range.dstOffset + range.length;
     if (sys.fstat(dstFd).size < end) sys.ftruncate(dstFd, end);
+    shared = sharedAfter(job, t, srcFd, dstFd, range);
   } catch (err) {
     closeQuietly(sys, dstFd);
     // A DEST made for this attempt that received nothing is removed; one that received
@@ -311,7 +324,7 @@ async function copyRange(job: Job, srcFd: number, src: FileStat, existing: FileS
     throw t.failure(err);
   }
   sys.close(dstFd);
-  return result(job, t, range, range.length);
+  return result(job, t, range, range.length, shared);
 }
 
 /**
@@ -347,6 +360,7 @@ async function dedupeFile(
   const t = new Transfer({ ...transferContext(job, srcFd, dstFd), total: range.length });
   job.options.reporter?.start?.({ source: job.source, dest: job.target, totalBytes: range.length, mode: job.mode });
   job.options.reporter?.method?.('dedupe');
+  let sharedNow: number | null = 0;
   try {
     if (range.dstOffset + range.length > existing.size) {
       throw differs(`DEST is shorter (${existing.size} bytes) than the range's end (${range.dstOffset + range.length})`);
@@ -377,10 +391,11 @@ async function dedupeFile(
       job.options.reporter?.progress?.(t.done, range.length);
       off += shared;
     }
+    sharedNow = sharedAfter(job, t, srcFd, dstFd, range);
   } catch (err) {
     throw err instanceof CopyError ? err : fail(job, err, 'dedupe');
   } finally {
     closeQuietly(sys, dstFd);
   }
-  return result(job, t, isRange ? range : null, range.length);
+  return result(job, t, isRange ? range : null, range.length, sharedNow);
 }

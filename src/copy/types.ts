@@ -78,6 +78,11 @@ export interface CopyResult {
   bytes: BytesByMethod;
   /** Methods tried and refused, in order. */
   fallbacks: Fallback[];
+  /**
+   * Bytes of DEST's range whose physical extents are SOURCE's too, measured with FIEMAP
+   * after the copy (not assumed from the method); null where the filesystem cannot say.
+   */
+  sharedBytes: number | null;
   durationMs: number;
 }
 

@@ -74,8 +74,11 @@ export interface Sys {
   ficloneRange(dstFd: number, srcFd: number, srcOffset: number, length: number, dstOffset: number): void;
   /** ioctl_fideduperange(2): FIDEDUPERANGE for one destination. */
   dedupeRange(srcFd: number, srcOffset: number, length: number, dstFd: number, dstOffset: number): DedupeResult;
-  /** ioctl FS_IOC_FIEMAP over [start, start+length). */
-  fiemap(fd: number, start: number, length: number): Extent[];
+  /**
+   * ioctl FS_IOC_FIEMAP over [start, start+length). `sync` asks the kernel to write dirty
+   * data back first (FIEMAP_FLAG_SYNC), which can take as long as the copy itself.
+   */
+  fiemap(fd: number, start: number, length: number, sync?: boolean): Extent[];
   /** fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE. */
   punchHole(fd: number, offset: number, length: number): void;
   ftruncate(fd: number, length: number): void;
@@ -195,7 +198,7 @@ export const linuxSys: Sys = {
     return { status, bytesDeduped: Number(arg.readBigUInt64LE(24 + 16)) };
   },
 
-  fiemap(fd, start, length) {
+  fiemap(fd, start, length, sync = false) {
     const extents: Extent[] = [];
     const buf = Buffer.alloc(32 + 56 * FIEMAP_EXTENTS_PER_CALL);
     const end = start + length;
@@ -204,7 +207,7 @@ export const linuxSys: Sys = {
       buf.fill(0);
       buf.writeBigUInt64LE(BigInt(pos), 0);
       buf.writeBigUInt64LE(BigInt(end - pos), 8);
-      buf.writeUInt32LE(FIEMAP_FLAG_SYNC, 16);
+      buf.writeUInt32LE(sync ? FIEMAP_FLAG_SYNC : 0, 16);
       buf.writeUInt32LE(FIEMAP_EXTENTS_PER_CALL, 24);
       check(libc().ioctlPtr(fd, FS_IOC_FIEMAP, buf), 'ioctl(FS_IOC_FIEMAP)');
       const mapped = buf.readUInt32LE(20);
