@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { CopyError, CopyMode, CopyOptions } from '../copy/index.js';
+import type { CopyError, CopyMode, CopyOptions, CopyResult, Reporter } from '../copy/index.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
 import { MAX_FILE_OFFSET, SizeError, parseSize } from './size.js';
 
@@ -13,7 +13,7 @@ import { MAX_FILE_OFFSET, SizeError, parseSize } from './size.js';
 export interface Proc {
   argv: string[];
   env: NodeJS.ProcessEnv;
-  stdout: NodeJS.WritableStream;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   on?(event: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
   off?(event: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
@@ -28,12 +28,16 @@ interface ParsedOptions {
   length?: bigint;
   verbose?: boolean;
   quiet?: boolean;
+  json?: boolean;
+  /** --progress / --no-progress; undefined means "when stderr is a terminal". */
+  progress?: boolean;
 }
 
 /** A usage error found after commander's own parsing (conflicting options, ranges). */
 class UsageError extends Error {}
 
 const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -49,42 +53,45 @@ function sizeOption(text: string): bigint {
   }
 }
 
+export const HELP_FOOTER = `
+Sizes: bytes, 0x hex, K M G T or KiB MiB GiB TiB (powers of 1024), KB MB GB TB (powers of 1000).
+Exit status: 0 ok, 1 copy failed, 2 usage error, 3 --dedupe found contents differ, 128+N signal N.
+
+Examples:
+  tscp big.img /mnt/backup/              reflink if possible, else the fastest copy
+  tscp --copy disk.img disk-copy.img     an independent copy, sharing no extents
+  tscp -s 1M -l 4K data.bin head.bin     copy 4 KiB from offset 1 MiB to offset 0
+`;
+
 function buildProgram(proc: Proc): Command {
   return new Command('tscp')
     .usage('[options] SOURCE DEST\n       tscp [options] SOURCE DIRECTORY')
-    .description(
-      'Copy SOURCE to DEST, or into DIRECTORY, by the fastest correct means: reflink (shared ' +
-        'extents) where the filesystem can, else an in-kernel copy, else read/write.',
-    )
+    .description('Copy a file or a byte range by reflink, in-kernel copy or read/write, whichever is fastest.')
     .argument('<SOURCE>', 'file to copy')
     .argument('<DEST>', 'file to write, or directory to copy into')
+    .optionsGroup('Mode:')
     .addOption(
-      new Option('--reflink [WHEN]', 'share extents: auto (default) tries it then copies, always fails if it cannot, never does not; bare --reflink means always').choices(['auto', 'always', 'never']),
+      new Option('--reflink [WHEN]', 'share extents: auto (default) falls back to copying, always fails instead, never does not share; bare --reflink is always').choices([
+        'auto',
+        'always',
+        'never',
+      ]),
     )
-    .option('--copy', 'the same as --reflink=never: an independent copy that shares no extents')
-    .option('--dedupe', "share extents with an existing DEST only where its bytes already equal SOURCE's")
+    .option('--copy', 'the same as --reflink=never')
+    .option('--dedupe', "share extents with DEST only where its bytes already equal SOURCE's")
+    .optionsGroup('Range:')
     .option('-s, --src-offset <N>', 'first byte of SOURCE to copy (default 0)', sizeOption)
     .option('-d, --dst-offset <N>', 'where that byte lands in DEST (default 0)', sizeOption)
     .option('-l, --length <N>', 'how many bytes (default: to the end of SOURCE)', sizeOption)
-    .option('-v, --verbose', 'say what was done: method(s), bytes, time')
-    .option('-q, --quiet', 'print nothing but errors')
+    .optionsGroup('Output:')
+    .option('-v, --verbose', 'say what was done: bytes, method(s), sharing, time')
+    .option('-q, --quiet', 'print nothing but errors (no progress bar)')
+    .option('--json', 'print one JSON report of the run on stdout, nothing else there')
+    .option('--progress', 'show progress even when stderr is not a terminal')
+    .option('--no-progress', 'never show progress')
     .version(version(), '-V, --version', 'print the version and exit')
     .helpOption('-h, --help', 'print this help and exit')
-    .addHelpText(
-      'after',
-      `
-Sizes: bytes, 0x hex, K M G T (or KiB MiB GiB TiB: powers of 1024), KB MB GB TB (powers of 1000).
-
-Exit status: 0 success, 1 the copy failed, 2 usage error, 3 --dedupe found the contents differ,
-128+N killed by signal N.
-
-Examples:
-  tscp big.img /mnt/backup/            reflink if possible, else the fastest copy
-  tscp --copy disk.qcow2 disk-copy.qcow2
-  tscp -s 1M -d 0 -l 4K data.bin head.bin
-  tscp --dedupe a.iso b.iso            share the extents of two identical files
-`,
-    )
+    .addHelpText('after', HELP_FOOTER)
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void proc.stdout.write(s),
@@ -137,22 +144,59 @@ function exitCodeFor(err: CopyError, signal: NodeJS.Signals | undefined): number
   return EXIT_FAILED;
 }
 
+/**
+ * Whether to colour stderr: FORCE_COLOR wins (0 = off), then NO_COLOR (any non-empty
+ * value = off), then whether stderr is a terminal.
+ */
+export function wantsColor(env: NodeJS.ProcessEnv, isTTY: boolean | undefined): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined && force !== '') return force !== '0' && force !== 'false';
+  if (env.NO_COLOR) return false;
+  return Boolean(isTTY);
+}
+
+interface Painter {
+  error(s: string): string;
+  bar(s: string): string;
+}
+
+async function painter(color: boolean): Promise<Painter> {
+  if (!color) return { error: (s) => s, bar: (s) => s };
+  // chalk only when colour will really be used: a plain copy in a script never loads it.
+  const { Chalk } = await import('chalk');
+  const chalk = new Chalk({ level: 1 });
+  return { error: (s) => chalk.red.bold(s), bar: (s) => chalk.cyan(s) };
+}
+
 /** Run tscp with `proc.argv`; resolves with the exit status (the caller sets it). */
 export async function main(proc: Proc): Promise<number> {
+  const args = normalizeArgs(proc.argv.slice(2));
   const program = buildProgram(proc);
+  const jsonWanted = args.slice(0, args.includes('--') ? args.indexOf('--') : undefined).includes('--json');
   let options: CopyOptions & { mode: CopyMode };
   let source: string;
   let dest: string;
   try {
-    program.parse(normalizeArgs(proc.argv.slice(2)), { from: 'user' });
+    if (jsonWanted) {
+      // Usage errors become the JSON report; keep commander's text off stdout/stderr.
+      program.configureOutput({ writeOut: (s) => void proc.stdout.write(s), writeErr: () => undefined, outputError: () => undefined });
+    }
+    program.parse(args, { from: 'user' });
     options = toCopyOptions(program.opts<ParsedOptions>());
     [source, dest] = program.args as [string, string];
   } catch (err) {
     if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT_OK : EXIT_USAGE;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
+      if (jsonWanted) {
+        const message = err.message.replace(/^error: /, '');
+        proc.stderr.write(`tscp: ${message}\n`);
+        writeJson(proc, usageReport(message));
+      }
+      return EXIT_USAGE;
     }
     if (err instanceof UsageError) {
       proc.stderr.write(`tscp: ${err.message}\nTry 'tscp --help' for more information.\n`);
+      if (jsonWanted) writeJson(proc, usageReport(err.message));
       return EXIT_USAGE;
     }
     throw err;
@@ -161,7 +205,13 @@ export async function main(proc: Proc): Promise<number> {
 
   // Loaded only now: --help and --version never load the engine or native code.
   const { copy, CopyError } = await import('../copy/index.js');
-  const { describeResult } = await import('./report.js');
+  const paint = await painter(!opts.json && wantsColor(proc.env, proc.stderr.isTTY));
+  const showProgress = !opts.quiet && !opts.json && (opts.progress ?? Boolean(proc.stderr.isTTY));
+  let progress: (Reporter & { stop(): void }) | undefined;
+  if (showProgress) {
+    const { ProgressReporter } = await import('./progress.js');
+    progress = new ProgressReporter({ stream: proc.stderr, paint: paint.bar });
+  }
 
   // Signals abort the copy at its next chunk, so the temporary file is removed and DEST
   // stays as it was, instead of Node dying mid-write.
@@ -171,22 +221,109 @@ export async function main(proc: Proc): Promise<number> {
     caught ??= signal;
     controller.abort(signal);
   };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const s of signals) proc.on?.(s, onSignal);
+  for (const s of HANDLED_SIGNALS) proc.on?.(s, onSignal);
   try {
-    const result = await copy(source, dest, { ...options, signal: controller.signal });
-    if (opts.verbose) proc.stdout.write(`${describeResult(result)}\n`);
+    const result = await copy(source, dest, { ...options, reporter: progress, signal: controller.signal });
+    progress?.stop();
+    if (opts.json) writeJson(proc, successReport(result));
+    else if (opts.verbose) {
+      const { describeResult } = await import('./report.js');
+      proc.stdout.write(`${describeResult(result)}\n`);
+    }
     return EXIT_OK;
   } catch (err) {
+    progress?.stop();
     if (!(err instanceof CopyError)) throw err;
+    const exitCode = exitCodeFor(err, caught);
+    // The error line goes to stderr in every output mode; --json adds the report on stdout.
+    if (opts.json) writeJson(proc, failureReport(err, options, exitCode));
     if (err.kind === 'interrupted') {
-      proc.stderr.write(`tscp: interrupted by ${caught ?? 'signal'} after ${err.bytesCopied} bytes of '${err.source}' -> '${err.dest}'; DEST left as it was\n`);
+      proc.stderr.write(
+        `${paint.error('tscp:')} interrupted by ${caught ?? 'signal'} after ${err.bytesCopied} bytes of '${err.source}' -> '${err.dest}'; DEST left as it was\n`,
+      );
     } else {
       const after = err.bytesCopied > 0 ? ` after ${err.bytesCopied} bytes` : '';
-      proc.stderr.write(`tscp: ${err.message}${after}\n`);
+      proc.stderr.write(`${paint.error('tscp:')} ${err.message}${after}\n`);
     }
-    return exitCodeFor(err, caught);
+    return exitCode;
   } finally {
-    for (const s of signals) proc.off?.(s, onSignal);
+    for (const s of HANDLED_SIGNALS) proc.off?.(s, onSignal);
   }
+}
+
+/** The --json document (schema version 1; documented in README.md and tscp(1)). */
+export interface JsonReport {
+  schema: 1;
+  ok: boolean;
+  exitCode: number;
+  source: string | null;
+  dest: string | null;
+  mode: CopyMode | null;
+  /** On failure, the range as requested (length null: to SOURCE's end). */
+  range: { srcOffset: number; dstOffset: number; length: number | null } | null;
+  totalBytes: number | null;
+  bytes: CopyResult['bytes'] | null;
+  fallbacks: CopyResult['fallbacks'];
+  sharedBytes: number | null;
+  durationMs: number | null;
+  error: null | { kind: string; code: string | null; message: string; bytesCopied: number };
+}
+
+function writeJson(proc: Proc, report: JsonReport): void {
+  proc.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
+
+function successReport(r: CopyResult): JsonReport {
+  return {
+    schema: 1,
+    ok: true,
+    exitCode: EXIT_OK,
+    source: r.source,
+    dest: r.dest,
+    mode: r.mode,
+    range: r.range,
+    totalBytes: r.totalBytes,
+    bytes: r.bytes,
+    fallbacks: r.fallbacks,
+    sharedBytes: r.sharedBytes,
+    durationMs: Math.round(r.durationMs * 1000) / 1000,
+    error: null,
+  };
+}
+
+function failureReport(err: CopyError, options: CopyOptions & { mode: CopyMode }, exitCode: number): JsonReport {
+  const isRange = options.srcOffset !== undefined || options.dstOffset !== undefined || options.length !== undefined;
+  return {
+    schema: 1,
+    ok: false,
+    exitCode,
+    source: err.source,
+    dest: err.dest,
+    mode: options.mode,
+    range: isRange ? { srcOffset: options.srcOffset ?? 0, dstOffset: options.dstOffset ?? 0, length: options.length ?? null } : null,
+    totalBytes: null,
+    bytes: err.bytes ?? null,
+    fallbacks: err.fallbacks,
+    sharedBytes: null,
+    durationMs: null,
+    error: { kind: err.kind, code: err.code ?? null, message: err.message, bytesCopied: err.bytesCopied },
+  };
+}
+
+function usageReport(message: string): JsonReport {
+  return {
+    schema: 1,
+    ok: false,
+    exitCode: EXIT_USAGE,
+    source: null,
+    dest: null,
+    mode: null,
+    range: null,
+    totalBytes: null,
+    bytes: null,
+    fallbacks: [],
+    sharedBytes: null,
+    durationMs: null,
+    error: { kind: 'usage', code: null, message, bytesCopied: 0 },
+  };
 }

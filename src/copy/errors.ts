@@ -1,5 +1,5 @@
 import { SysError, errnoMessage } from '../sys/index.js';
-import type { Fallback } from './types.js';
+import type { BytesByMethod, Fallback } from './types.js';
 
 /**
  * Why a copy failed:
@@ -25,6 +25,8 @@ export interface CopyErrorDetails {
   /** Bytes that reached DEST before the failure. */
   bytesCopied?: number;
   fallbacks?: Fallback[];
+  /** Bytes by method up to the failure. */
+  bytes?: BytesByMethod;
   cause?: unknown;
 }
 
@@ -36,6 +38,9 @@ export class CopyError extends Error {
   readonly dest: string;
   readonly bytesCopied: number;
   readonly fallbacks: Fallback[];
+  readonly bytes?: BytesByMethod;
+  readonly verb: string;
+  readonly reason?: string;
 
   constructor(d: CopyErrorDetails) {
     const reason = d.reason ?? (d.code ? errnoMessage(d.code) : 'failed');
@@ -52,10 +57,29 @@ export class CopyError extends Error {
     this.dest = d.dest;
     this.bytesCopied = d.bytesCopied ?? 0;
     this.fallbacks = d.fallbacks ?? [];
+    this.bytes = d.bytes;
+    this.verb = d.verb;
+    this.reason = d.reason;
   }
 
   /** Wrap a SysError from a system call into a CopyError naming the two paths. */
-  static fromSys(err: SysError, verb: string, source: string, dest: string, bytesCopied = 0, reason?: string): CopyError {
-    return new CopyError({ kind: 'system', verb, source, dest, code: err.code, reason, bytesCopied, cause: err });
+  static fromSys(err: SysError, verb: string, source: string, dest: string, progress: Partial<CopyErrorDetails> = {}): CopyError {
+    return new CopyError({ kind: 'system', verb, source, dest, code: err.code, cause: err, ...progress });
   }
+}
+
+/** The details a CopyError was built from, to rebuild it with more facts. */
+export function detailsOf(e: CopyError): CopyErrorDetails {
+  return {
+    kind: e.kind,
+    verb: e.verb,
+    source: e.source,
+    dest: e.dest,
+    code: e.code,
+    reason: e.reason,
+    bytesCopied: e.bytesCopied,
+    fallbacks: e.fallbacks,
+    bytes: e.bytes,
+    cause: e.cause,
+  };
 }

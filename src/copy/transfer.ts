@@ -7,7 +7,7 @@
  * method. Everything a copy does to bytes goes through here.
  */
 import { SEEK_DATA, SEEK_HOLE, SEEK_SET, SysError, isErrno, type Sys } from '../sys/index.js';
-import { CopyError } from './errors.js';
+import { CopyError, detailsOf } from './errors.js';
 import type { ByteRange, BytesByMethod, CopyMode, Fallback, Method, Reporter } from './types.js';
 
 /**
@@ -197,8 +197,7 @@ export class Transfer {
           source: this.ctx.source,
           dest: this.ctx.dest,
           reason: `source ended at byte ${pos}, before the expected ${to} (it shrank during the copy)`,
-          bytesCopied: this.bytesWritten,
-          fallbacks: this.fallbacks,
+          ...this.progressSoFar(),
         });
       }
       this.movedBy.set(method, (this.movedBy.get(method) ?? 0) + moved);
@@ -355,18 +354,19 @@ export class Transfer {
       source: this.ctx.source,
       dest: this.ctx.dest,
       reason: 'interrupted',
-      bytesCopied: this.bytesWritten,
-      fallbacks: this.fallbacks,
       cause: this.ctx.signal.reason,
+      ...this.progressSoFar(),
     });
   }
 
   /** A CopyError for a failed call, carrying how far the copy got. */
   failure(err: unknown, verb = 'copy'): CopyError {
-    if (err instanceof CopyError) return err;
+    if (err instanceof CopyError) return err.bytes ? err : new CopyError({ ...detailsOf(err), ...this.progressSoFar() });
     if (!(err instanceof SysError)) throw err;
-    const e = CopyError.fromSys(err, verb, this.ctx.source, this.ctx.dest, this.bytesWritten);
-    (e.fallbacks as Fallback[]).push(...this.fallbacks);
-    return e;
+    return CopyError.fromSys(err, verb, this.ctx.source, this.ctx.dest, this.progressSoFar());
+  }
+
+  private progressSoFar() {
+    return { bytesCopied: this.bytesWritten, fallbacks: [...this.fallbacks], bytes: { ...this.bytes } };
   }
 }

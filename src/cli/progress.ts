@@ -1,0 +1,112 @@
+/**
+ * The progress bar: cli-progress on stderr, shown only on a terminal (or when forced) and
+ * only once a copy has run long enough to be worth watching, so a 3 ms reflink never
+ * flashes a bar. It redraws from cli-progress's own timer, which runs because the engine
+ * gives the event loop a turn between bounded chunks.
+ */
+import cliProgress from 'cli-progress';
+import type { CopyMode, Method, Reporter } from '../copy/index.js';
+import { formatBytes } from './size.js';
+
+/** How long a copy must run before the bar appears. */
+export const PROGRESS_DELAY_MS = 250;
+
+const METHOD_LABELS: Record<Method, string> = {
+  reflink: 'reflink',
+  copy_file_range: 'in-kernel',
+  sendfile: 'in-kernel',
+  read_write: 'read/write',
+  dedupe: 'dedupe',
+};
+
+interface Payload {
+  method: string;
+  rate: number;
+}
+
+function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '--:--';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return h > 0 ? `${h}:${pad(m)}:${pad(s % 60)}` : `${pad(m)}:${pad(s % 60)}`;
+}
+
+export interface ProgressOptions {
+  stream: NodeJS.WritableStream;
+  delayMs?: number;
+  /** Paint the bar with colour (chalk decides from the terminal and NO_COLOR/FORCE_COLOR). */
+  paint?: (s: string) => string;
+}
+
+export class ProgressReporter implements Reporter {
+  private bar?: cliProgress.SingleBar;
+  private timer?: NodeJS.Timeout;
+  private total: number | null = null;
+  private done = 0;
+  private currentMethod = '';
+  private startedAt = 0;
+
+  constructor(private readonly options: ProgressOptions) {}
+
+  start(info: { totalBytes: number | null; mode: CopyMode }): void {
+    this.total = info.totalBytes;
+    this.startedAt = performance.now();
+    this.timer = setTimeout(() => this.show(), this.options.delayMs ?? PROGRESS_DELAY_MS);
+    this.timer.unref();
+  }
+
+  method(method: Method): void {
+    this.currentMethod = METHOD_LABELS[method];
+    this.bar?.update(this.done, this.payload());
+  }
+
+  progress(done: number): void {
+    this.done = done;
+    this.bar?.update(Math.min(done, this.total ?? done), this.payload());
+  }
+
+  /** Remove the bar (success or failure): nothing half-drawn stays above the next line. */
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.bar) {
+      this.bar.stop();
+      this.bar = undefined;
+    }
+  }
+
+  private payload(): Payload {
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    return { method: this.currentMethod, rate: seconds > 0 ? this.done / seconds : 0 };
+  }
+
+  private show(): void {
+    this.timer = undefined;
+    const paint = this.options.paint ?? ((s: string) => s);
+    const format = (_o: cliProgress.Options, params: cliProgress.Params, payload: Payload): string => {
+      const total = this.total;
+      const pct = total ? Math.floor((params.value / total) * 100) : 0;
+      const width = 24;
+      const filled = total ? Math.round((params.value / total) * width) : 0;
+      const bar = total ? paint('█'.repeat(filled)) + '░'.repeat(width - filled) : '';
+      const eta = total && payload.rate > 0 ? formatEta((total - params.value) / payload.rate) : '--:--';
+      const amount = total ? `${formatBytes(params.value)}/${formatBytes(total)}` : formatBytes(params.value);
+      const parts = [payload.method.padEnd(10), total ? `${bar} ${String(pct).padStart(3)}%` : '', amount, `${formatBytes(payload.rate)}/s`, total ? `ETA ${eta}` : ''];
+      return parts.filter(Boolean).join('  ');
+    };
+    this.bar = new cliProgress.SingleBar({
+      stream: this.options.stream,
+      format,
+      fps: 10,
+      hideCursor: true,
+      clearOnComplete: true,
+      linewrap: false,
+      barsize: 24,
+      // Drawn only where the CLI chose to (a terminal, or --progress): then draw, TTY or not.
+      noTTYOutput: true,
+    });
+    this.bar.start(this.total ?? 1, this.done, this.payload());
+  }
+}
