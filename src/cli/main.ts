@@ -29,6 +29,8 @@ interface ParsedOptions {
   verbose?: boolean;
   quiet?: boolean;
   json?: boolean;
+  inplace?: boolean;
+  fsync?: boolean;
   /** --progress / --no-progress; undefined means "when stderr is a terminal". */
   progress?: boolean;
 }
@@ -79,6 +81,8 @@ function buildProgram(proc: Proc): Command {
     )
     .option('--copy', 'the same as --reflink=never')
     .option('--dedupe', "share extents with DEST only where its bytes already equal SOURCE's")
+    .option('--inplace', 'write into DEST itself (keeps its inode and hard links) instead of a temporary file renamed over it; a failed copy then leaves DEST partly written')
+    .option('--fsync', 'flush DEST to disk before reporting success')
     .optionsGroup('Range:')
     .option('-s, --src-offset <N>', 'first byte of SOURCE to copy (default 0)', sizeOption)
     .option('-d, --dst-offset <N>', 'where that byte lands in DEST (default 0)', sizeOption)
@@ -124,6 +128,7 @@ function toCopyOptions(o: ParsedOptions): CopyOptions & { mode: CopyMode } {
   if (o.copy && reflink && reflink !== 'never') throw new UsageError(`--copy conflicts with --reflink=${reflink}`);
   if (o.dedupe && (o.copy || reflink)) throw new UsageError(`--dedupe cannot be combined with ${o.copy ? '--copy' : '--reflink'}`);
   if (o.verbose && o.quiet) throw new UsageError('--verbose and --quiet cannot be used together');
+  if (o.inplace && o.dedupe) throw new UsageError('--inplace cannot be combined with --dedupe (dedupe never writes)');
   for (const [name, off] of [['--src-offset', o.srcOffset], ['--dst-offset', o.dstOffset]] as const) {
     if (off !== undefined && o.length !== undefined && off + o.length > MAX_FILE_OFFSET) {
       throw new UsageError(`${name} + --length is past the largest file offset (2^63-1)`);
@@ -135,6 +140,8 @@ function toCopyOptions(o: ParsedOptions): CopyOptions & { mode: CopyMode } {
     srcOffset: toNumber('--src-offset', o.srcOffset),
     dstOffset: toNumber('--dst-offset', o.dstOffset),
     length: toNumber('--length', o.length),
+    inplace: o.inplace,
+    fsync: o.fsync,
   };
 }
 

@@ -12,7 +12,7 @@ import { measureSharedBytes } from './sharing.js';
 import { Transfer } from './transfer.js';
 import type { ByteRange, CopyMode, CopyOptions, CopyResult } from './types.js';
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NOCTTY } = fsConstants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NOCTTY, O_TRUNC } = fsConstants;
 
 /** FIDEDUPERANGE compares and shares at most this much per call (the kernel's own cap). */
 export const DEDUPE_CHUNK_BYTES = 1024 * 1024 * 1024;
@@ -163,42 +163,105 @@ function result(job: Job, t: Transfer, range: ByteRange | null, totalBytes: numb
   };
 }
 
+/** Where a whole-file copy writes: a temporary file beside DEST, or DEST itself (--inplace). */
+interface WholeFileTarget {
+  fd: number;
+  /** What to do once the bytes are in: rename the temporary file over DEST, or nothing. */
+  commit(): void;
+  /** What to do when the copy failed: remove the temporary file, or a DEST made for nothing. */
+  abandon(bytesWritten: number): void;
+}
+
+function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTarget {
+  const { sys } = job;
+  // Replace the file a symlink at DEST points to, not the link, as cp writes through it.
+  const finalPath = existing ? sys.realpath(job.target) : job.target;
+  const tempPath = path.join(path.dirname(finalPath), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${path.basename(finalPath).slice(0, 200)}`);
+  let fd: number;
+  try {
+    // Exclusive and not following symlinks: a planted link at this name is never used.
+    // 0600 while in progress: a private SOURCE is never readable by others, even partly.
+    fd = sys.open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  } catch (err) {
+    throw fail(job, err);
+  }
+  return {
+    fd,
+    commit() {
+      if (job.options.fsync) sys.fsync(fd);
+      sys.rename(tempPath, finalPath);
+      if (job.options.fsync) fsyncDirectory(sys, path.dirname(finalPath));
+    },
+    abandon() {
+      try {
+        sys.unlink(tempPath);
+      } catch {
+        // Already gone; nothing else to clean.
+      }
+    },
+  };
+}
+
+/** --inplace: write straight into DEST (truncated, as cp does), keeping its inode and hard links. */
+function inPlaceTarget(job: Job, src: FileStat, existing: FileStat | null): WholeFileTarget {
+  const { fd, created } = openDestInPlace(job, src, existing, O_TRUNC);
+  return {
+    fd,
+    commit() {
+      if (job.options.fsync) job.sys.fsync(fd);
+    },
+    abandon(bytesWritten) {
+      if (created && bytesWritten === 0) removeQuietly(job.sys, job.target);
+    },
+  };
+}
+
+function fsyncDirectory(sys: Sys, dir: string): void {
+  const fd = sys.open(dir, O_RDONLY);
+  try {
+    sys.fsync(fd);
+  } finally {
+    closeQuietly(sys, fd);
+  }
+}
+
+function removeQuietly(sys: Sys, file: string): void {
+  try {
+    sys.unlink(file);
+  } catch {
+    // Already gone.
+  }
+}
+
 /**
  * A whole file goes into a new temporary file beside DEST, which is renamed over DEST
  * only once complete: an existing DEST keeps its content unless the copy succeeds, and
- * no partial file ever stands under DEST's name.
+ * no partial file ever stands under DEST's name. (--inplace trades that for DEST's inode.)
  */
 async function copyWhole(job: Job, srcFd: number, src: FileStat, existing: FileStat | null): Promise<CopyResult> {
   const { sys } = job;
   if (existing?.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open', job.target));
-  // Replace the file a symlink at DEST points to, not the link, as cp writes through it.
-  const finalPath = existing ? sys.realpath(job.target) : job.target;
-  const tempPath = path.join(path.dirname(finalPath), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${path.basename(finalPath).slice(0, 200)}`);
-  let tempFd: number;
-  try {
-    // Exclusive and not following symlinks: a planted link at this name is never used.
-    tempFd = sys.open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-  } catch (err) {
-    throw fail(job, err);
-  }
   const stream = isStream(job, src);
+  if (stream && job.mode === 'always') {
+    // Nothing to share: a stream has no extents. Refused before DEST is touched.
+    throw fail(job, new SysError(95 /* EOPNOTSUPP */, 'ioctl(FICLONE)', job.source), 'reflink');
+  }
+  const target = job.options.inplace ? inPlaceTarget(job, src, existing) : tempFileTarget(job, existing);
   const total = stream ? null : src.size;
-  const t = new Transfer({ ...transferContext(job, srcFd, tempFd), total });
+  const t = new Transfer({ ...transferContext(job, srcFd, target.fd), total });
   job.options.reporter?.start?.({ source: job.source, dest: job.target, totalBytes: total, mode: job.mode });
-  let renamed = false;
+  let committed = false;
   let shared: number | null = 0;
+  let fd = target.fd;
   try {
     if (stream) {
-      if (job.mode === 'always') {
-        throw fail(job, new SysError(95 /* EOPNOTSUPP */, 'ioctl(FICLONE)', job.source), 'reflink');
-      }
       await t.stream();
     } else {
       const reflinked = job.mode !== 'never' && t.reflinkWhole(src.size);
       if (!reflinked) {
         // Sized up front: writes inside the file's size draw no speculative preallocation
         // (XFS), and a trailing hole needs no extra step.
-        sys.ftruncate(tempFd, src.size);
+        sys.ftruncate(fd, src.size);
         await t.copySparse({ srcOffset: 0, dstOffset: 0, length: src.size }, 0);
       }
       const now = sys.fstat(srcFd).size;
@@ -209,37 +272,33 @@ async function copyWhole(job: Job, srcFd: number, src: FileStat, existing: FileS
           source: job.source,
           dest: job.target,
           reason: `source changed size during the copy (from ${src.size} to ${now} bytes)`,
-          bytesCopied: t.bytesWritten,
         });
       }
+      shared = sharedAfter(job, t, srcFd, fd, { srcOffset: 0, dstOffset: 0, length: src.size });
     }
-    shared = stream ? 0 : sharedAfter(job, t, srcFd, tempFd, { srcOffset: 0, dstOffset: 0, length: src.size });
-    if (existing) {
-      // An existing DEST keeps its own mode and owner, as with cp.
-      sys.fchmod(tempFd, existing.mode & 0o7777);
-      try {
-        sys.fchown(tempFd, existing.uid, existing.gid);
-      } catch (err) {
-        if (!isErrno(err, 'EPERM')) throw err;
+    if (!job.options.inplace) {
+      if (existing) {
+        // An existing DEST keeps its own owner and mode, as with cp (owner first: chown
+        // may clear set-id bits that the mode then restores).
+        try {
+          sys.fchown(fd, existing.uid, existing.gid);
+        } catch (err) {
+          if (!isErrno(err, 'EPERM')) throw err;
+        }
+        sys.fchmod(fd, existing.mode & 0o7777);
+      } else {
+        sys.fchmod(fd, src.mode & 0o777 & ~umaskOf(job.options));
       }
-    } else {
-      sys.fchmod(tempFd, src.mode & 0o777 & ~umaskOf(job.options));
     }
-    sys.close(tempFd);
-    tempFd = -1;
-    sys.rename(tempPath, finalPath);
-    renamed = true;
+    target.commit();
+    committed = true;
+    sys.close(fd);
+    fd = -1;
   } catch (err) {
     throw t.failure(err);
   } finally {
-    if (tempFd >= 0) closeQuietly(sys, tempFd);
-    if (!renamed) {
-      try {
-        sys.unlink(tempPath);
-      } catch {
-        // Already gone; nothing else to clean.
-      }
-    }
+    if (fd >= 0) closeQuietly(sys, fd);
+    if (!committed) target.abandon(t.bytesWritten);
   }
   return result(job, t, null, t.done, shared);
 }
@@ -258,9 +317,9 @@ function transferContext(job: Job, srcFd: number, dstFd: number) {
 }
 
 /** Open DEST for writing in place, creating it if missing. */
-function openDestInPlace(job: Job, src: FileStat, existing: FileStat | null): { fd: number; created: boolean } {
+function openDestInPlace(job: Job, src: FileStat, existing: FileStat | null, extraFlags = 0): { fd: number; created: boolean } {
   try {
-    if (existing) return { fd: job.sys.open(job.target, O_WRONLY), created: false };
+    if (existing) return { fd: job.sys.open(job.target, O_WRONLY | extraFlags), created: false };
     // The kernel applies the umask to a created file's mode.
     return { fd: job.sys.open(job.target, O_WRONLY | O_CREAT | O_EXCL, src.mode & 0o777), created: true };
   } catch (err) {
@@ -314,13 +373,7 @@ async function copyRange(job: Job, srcFd: number, src: FileStat, existing: FileS
     closeQuietly(sys, dstFd);
     // A DEST made for this attempt that received nothing is removed; one that received
     // bytes stays, and the error says how many, so a script can resume.
-    if (created && t.bytesWritten === 0) {
-      try {
-        sys.unlink(job.target);
-      } catch {
-        // Already gone.
-      }
-    }
+    if (created && t.bytesWritten === 0) removeQuietly(sys, job.target);
     throw t.failure(err);
   }
   sys.close(dstFd);

@@ -32,6 +32,14 @@ export interface CopyOptions {
   dstOffset?: number;
   /** How many bytes; default to the end of SOURCE. */
   length?: number;
+  /**
+   * Whole-file copies only: write straight into DEST (truncating it, as cp does) instead of
+   * a temporary file renamed over it. Keeps DEST's inode and hard links, but a failure or
+   * interruption leaves DEST partly written.
+   */
+  inplace?: boolean;
+  /** fsync DEST (and, for the rename, its directory) before reporting success. */
+  fsync?: boolean;
   /** Receives progress events. */
   reporter?: Reporter;
   /** Aborting it stops the copy at the next chunk; the copy then fails with kind `interrupted`. */

@@ -128,6 +128,16 @@ for (const kind of ALL_FS) {
       t.equal(fs.statSync(dest3).size, 1 * M + 5, 'DEST keeps its size (zero length)');
     });
 
+    t.test('existing DEST shorter than d: the gap between its end and d reads as zeros', async (t) => {
+      for (const [name, s, d, l] of [
+        ['gap-aligned', 0, 1 * M, 64 * K],
+        ['gap-unaligned', 3, 1 * M + 5, 10_000],
+      ] as const) {
+        const { dest } = rangeCase(t, dir, name, { srcSize: 128 * K, destSize: 10 * K + 3, s, d, l });
+        t.equal(fs.statSync(dest).size, d + l, `${name}: DEST size is d + l`);
+      }
+    });
+
     t.test('new DEST with d > 0: the gap reads as zeros and stays a hole', async (t) => {
       for (const [name, s, d, l] of [
         ['new-aligned', 0, 8 * M, 64 * K],
@@ -199,6 +209,7 @@ for (const kind of ALL_FS) {
         ['shifted-aligned', 64 * K, 128 * K, []],
         ['unaligned-same', 100, 4096 + 100, []],
         ['unaligned-diff', 0, 777, []],
+        ['unaligned-diff-copy', 0, 777, ['--copy']],
       ];
       for (const [name, s, d, extra] of variants) {
         const src = path.join(dir, `sparse-${name}.src`);
@@ -217,6 +228,39 @@ for (const kind of ALL_FS) {
         const holeStart = d + 256 * K - s;
         t.ok(got.subarray(holeStart, holeStart + 512 * K).every((b) => b === 0), `sparse ${name}: the hole's bytes in DEST are zeros`);
       }
+    });
+
+    t.test('sparse SOURCE: holes reaching past the end of a shorter DEST', async (t) => {
+      for (const [name, destSize, s, d, l, extra] of [
+        // The trailing hole of SOURCE crosses DEST's old end; DEST grows to 2 MiB.
+        ['short-dest', 1 * M + 512 * K, 0, 0, 2 * M, []],
+        ['short-dest-copy', 1 * M + 512 * K, 0, 0, 2 * M, ['--copy']],
+        // The range ends inside a hole of SOURCE (not at its end), past DEST's end.
+        ['ends-in-hole', 100 * K, 0, 0, 600 * K, []],
+        ['ends-in-hole-unaligned', 100 * K + 1, 1, 2, 600 * K, []],
+      ] as const) {
+        const src = path.join(dir, `sparse-${name}.src`);
+        const dest = path.join(dir, `sparse-${name}.dst`);
+        writeSparse(src, 2 * M, [[0, 256 * K], [768 * K, 256 * K]]);
+        writeRandom(dest, destSize);
+        const before = fs.readFileSync(dest);
+        const srcBytes = fs.readFileSync(src);
+        const r = tscp([...extra, '-s', String(s), '-d', String(d), '-l', String(l), src, dest]);
+        ok(t, r, `sparse ${name}`);
+        sameBytes(t, dest, expected(before, srcBytes, s, d, l), `sparse ${name}: DEST bytes`);
+      }
+    });
+
+    t.test('one file reached through a symlink is still one file', async (t) => {
+      const file = path.join(dir, 'linked');
+      const link = path.join(dir, 'linked.lnk');
+      writeRandom(file, 256 * K);
+      fs.symlinkSync(file, link);
+      const before = fs.readFileSync(file);
+      failsEinval(t, tscp(['-s', '0', '-d', '4096', '-l', String(64 * K), file, link]), 'overlapping via symlink');
+      sameBytes(t, file, before, 'file unchanged');
+      ok(t, tscp(['-s', '0', '-d', String(128 * K), '-l', String(64 * K), link, file]), 'disjoint via symlink');
+      sameBytes(t, file, expected(before, before, 0, 128 * K, 64 * K), 'disjoint via symlink: bytes');
     });
 
     if (!REFLINK_FS.includes(kind)) {

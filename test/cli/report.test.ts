@@ -1,0 +1,86 @@
+import t from 'tap';
+import { describeResult } from '../../src/cli/report.js';
+import type { BytesByMethod, CopyResult } from '../../src/copy/index.js';
+
+const MiB = 1024 * 1024;
+
+function result(over: Partial<Omit<CopyResult, 'bytes'>> & { bytes?: Partial<BytesByMethod> } = {}): CopyResult {
+  const { bytes, ...rest } = over;
+  return {
+    source: 'a.img',
+    dest: 'b.img',
+    mode: 'auto',
+    range: null,
+    totalBytes: MiB,
+    fallbacks: [],
+    durationMs: 3,
+    ...rest,
+    bytes: { reflinked: 0, copyFileRange: 0, sendfile: 0, readWrite: 0, deduplicated: 0, holes: 0, ...bytes },
+  };
+}
+
+t.test('reflinked', async (t) => {
+  t.equal(describeResult(result({ bytes: { reflinked: MiB } })), "'a.img' -> 'b.img': 1.0 MiB, reflinked, 3 ms");
+});
+
+t.test('in-kernel after a refusal names the errno', async (t) => {
+  const s = describeResult(
+    result({ bytes: { copyFileRange: MiB }, fallbacks: [{ from: 'reflink', to: 'copy_file_range', errno: 'EOPNOTSUPP' }] }),
+  );
+  t.match(s, 'copied in-kernel (copy_file_range)');
+  t.match(s, '(EOPNOTSUPP)');
+  t.equal(s, "'a.img' -> 'b.img': 1.0 MiB, copied in-kernel (copy_file_range) after reflink was refused (EOPNOTSUPP), 3 ms");
+
+  const two = describeResult(
+    result({
+      bytes: { sendfile: MiB },
+      fallbacks: [
+        { from: 'reflink', to: 'copy_file_range', errno: 'EXDEV' },
+        { from: 'copy_file_range', to: 'sendfile', errno: 'EXDEV' },
+      ],
+    }),
+  );
+  t.match(two, 'copied in-kernel (sendfile) after reflink was refused (EXDEV) and copy_file_range was refused (EXDEV)');
+});
+
+t.test('a 0-byte return is worded as stopping short', async (t) => {
+  const s = describeResult(
+    result({
+      bytes: { copyFileRange: MiB / 2, readWrite: MiB / 2 },
+      fallbacks: [{ from: 'copy_file_range', to: 'read_write', errno: 'EOF' }],
+    }),
+  );
+  t.match(s, 'copy_file_range stopped short (0 bytes before the end)');
+  t.notMatch(s, '(EOF)');
+});
+
+t.test('mixed methods list each with its bytes', async (t) => {
+  const s = describeResult(result({ totalBytes: MiB + 8192, bytes: { reflinked: MiB, readWrite: 8192 } }));
+  t.equal(s, "'a.img' -> 'b.img': 1.0 MiB, 1.0 MiB reflinked + 8.0 KiB copied by read/write, 3 ms");
+  const three = describeResult(result({ totalBytes: 3 * MiB, bytes: { reflinked: MiB, copyFileRange: MiB, sendfile: MiB } }));
+  t.match(three, '1.0 MiB reflinked + 1.0 MiB copied in-kernel (copy_file_range) + 1.0 MiB copied in-kernel (sendfile)');
+});
+
+t.test('holes', async (t) => {
+  const s = describeResult(result({ totalBytes: 4 * MiB, bytes: { copyFileRange: MiB, holes: 3 * MiB } }));
+  t.equal(s, "'a.img' -> 'b.img': 4.0 MiB, copied in-kernel (copy_file_range), 3.0 MiB of holes kept, 3 ms");
+  t.equal(describeResult(result({ totalBytes: MiB, bytes: { holes: MiB } })), "'a.img' -> 'b.img': 1.0 MiB, all holes, 1.0 MiB of holes kept, 3 ms");
+  t.equal(describeResult(result({ totalBytes: 0 })), "'a.img' -> 'b.img': 0 B, empty, 3 ms");
+});
+
+t.test('ranges, dedupe and throughput', async (t) => {
+  const r = describeResult(
+    result({ range: { srcOffset: 4096, dstOffset: 0, length: 100 }, totalBytes: 100, bytes: { readWrite: 100 } }),
+  );
+  t.equal(r, "'a.img' -> 'b.img': 100 B [4096+100 -> 0], copied by read/write, 3 ms");
+  t.match(describeResult(result({ mode: 'dedupe', bytes: { deduplicated: MiB } })), ': 1.0 MiB, deduplicated, ');
+  const slow = describeResult(result({ totalBytes: 100 * MiB, bytes: { copyFileRange: 100 * MiB }, durationMs: 2000 }));
+  t.equal(slow, "'a.img' -> 'b.img': 100 MiB, copied in-kernel (copy_file_range), 2.0 s, 50.0 MiB/s");
+  t.notMatch(describeResult(result({ bytes: { reflinked: MiB }, durationMs: 2000 })), '/s', 'no rate for shared extents');
+});
+
+t.test('throughput of a small copy is a readable number', async (t) => {
+  // 7 bytes in 60 ms: 116.67 B/s; the rate should print like every other size.
+  const s = describeResult(result({ totalBytes: 7, bytes: { readWrite: 7 }, durationMs: 60 }));
+  t.match(s, /, \d+(\.\d)? B\/s$/, s);
+});
