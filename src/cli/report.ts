@@ -38,6 +38,13 @@ export function describeResult(r: CopyResult): string {
   const range = r.range ? ` [${r.range.srcOffset}+${r.range.length} -> ${r.range.dstOffset}]` : '';
   const parts = [`${formatBytes(r.totalBytes)}${range}`, `${methods(r)}${refusals(r.fallbacks)}`];
   if (r.bytes.holes > 0) parts.push(`${formatBytes(r.bytes.holes)} of holes kept`);
+  // Measured with FIEMAP, not assumed: copy_file_range may or may not have shared extents.
+  const couldShare = r.bytes.reflinked + r.bytes.copyFileRange + r.bytes.deduplicated > 0;
+  if (r.sharedBytes === null) {
+    if (couldShare) parts.push('sharing unknown (no FIEMAP)');
+  } else if (couldShare || r.sharedBytes > 0) {
+    parts.push(r.sharedBytes > 0 ? `${formatBytes(r.sharedBytes)} shared with SOURCE` : 'no extents shared');
+  }
   parts.push(formatDuration(r.durationMs));
   const moved = r.bytes.copyFileRange + r.bytes.sendfile + r.bytes.readWrite;
   if (moved > 0 && r.durationMs >= 50) parts.push(`${formatBytes((moved / r.durationMs) * 1000)}/s`);

@@ -369,6 +369,7 @@ async function copyRange(job: Job, srcFd: number, src: FileStat, existing: FileS
     const end = range.dstOffset + range.length;
     if (sys.fstat(dstFd).size < end) sys.ftruncate(dstFd, end);
     shared = sharedAfter(job, t, srcFd, dstFd, range);
+    if (job.options.fsync) sys.fsync(dstFd);
   } catch (err) {
     closeQuietly(sys, dstFd);
     // A DEST made for this attempt that received nothing is removed; one that received
