@@ -245,8 +245,11 @@ export async function main(proc: Proc): Promise<number> {
     // The error line goes to stderr in every output mode; --json adds the report on stdout.
     if (opts.json) writeJson(proc, failureReport(err, options, exitCode));
     if (err.kind === 'interrupted') {
+      // Only a whole-file copy through a temporary file can promise DEST is as it was.
+      const inPlace = options.inplace || isRangeRequest(options);
+      const state = inPlace ? `${err.bytesCopied} bytes were written into DEST` : 'DEST left as it was';
       proc.stderr.write(
-        `${paint.error('tscp:')} interrupted by ${caught ?? 'signal'} after ${err.bytesCopied} bytes of '${err.source}' -> '${err.dest}'; DEST left as it was\n`,
+        `${paint.error('tscp:')} interrupted by ${caught ?? 'signal'} after ${err.bytesCopied} bytes of '${err.source}' -> '${err.dest}'; ${state}\n`,
       );
     } else {
       const after = err.bytesCopied > 0 ? ` after ${err.bytesCopied} bytes` : '';
@@ -298,8 +301,12 @@ function successReport(r: CopyResult): JsonReport {
   };
 }
 
+function isRangeRequest(options: CopyOptions): boolean {
+  return options.srcOffset !== undefined || options.dstOffset !== undefined || options.length !== undefined;
+}
+
 function failureReport(err: CopyError, options: CopyOptions & { mode: CopyMode }, exitCode: number): JsonReport {
-  const isRange = options.srcOffset !== undefined || options.dstOffset !== undefined || options.length !== undefined;
+  const isRange = isRangeRequest(options);
   return {
     schema: 1,
     ok: false,

@@ -53,7 +53,7 @@ export function formatBytes(n: number): string {
     v /= 1024;
     i++;
   }
-  if (i === 0) return `${n} B`;
+  if (i === 0) return `${Math.round(n)} B`;
   return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
 }
 

@@ -12,7 +12,7 @@ import { measureSharedBytes } from './sharing.js';
 import { Transfer } from './transfer.js';
 import type { ByteRange, CopyMode, CopyOptions, CopyResult } from './types.js';
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NOCTTY, O_TRUNC } = fsConstants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NOCTTY } = fsConstants;
 
 /** FIDEDUPERANGE compares and shares at most this much per call (the kernel's own cap). */
 export const DEDUPE_CHUNK_BYTES = 1024 * 1024 * 1024;
@@ -129,8 +129,15 @@ function closeQuietly(sys: Sys, fd: number): void {
   }
 }
 
+/**
+ * Whether SOURCE must be read until read() says end of file rather than trusted for its
+ * size: FIFOs and devices, and files on /proc, /sys and the like. An empty regular file
+ * is read that way too (a pseudo-file the list below misses reports size 0), except with
+ * --reflink=always, which must be able to clone an empty file as cp does.
+ */
 function isStream(job: Job, src: FileStat): boolean {
-  if (!src.isFile || src.size === 0) return true;
+  if (!src.isFile) return true;
+  if (src.size === 0 && job.mode !== 'always') return true;
   try {
     return PSEUDO_FILESYSTEMS.has(job.sys.fsType(job.source));
   } catch {
@@ -204,7 +211,9 @@ function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTarget {
 
 /** --inplace: write straight into DEST (truncated, as cp does), keeping its inode and hard links. */
 function inPlaceTarget(job: Job, src: FileStat, existing: FileStat | null): WholeFileTarget {
-  const { fd, created } = openDestInPlace(job, src, existing, O_TRUNC);
+  // Not O_TRUNC: with --reflink=always a refused clone must leave DEST untouched. FICLONE
+  // replaces DEST's content whole; the other paths truncate first (see copyWhole).
+  const { fd, created } = openDestInPlace(job, src, existing);
   return {
     fd,
     commit() {
@@ -255,12 +264,15 @@ async function copyWhole(job: Job, srcFd: number, src: FileStat, existing: FileS
   let fd = target.fd;
   try {
     if (stream) {
+      if (job.options.inplace) sys.ftruncate(fd, 0);
       await t.stream();
     } else {
       const reflinked = job.mode !== 'never' && t.reflinkWhole(src.size);
       if (!reflinked) {
-        // Sized up front: writes inside the file's size draw no speculative preallocation
-        // (XFS), and a trailing hole needs no extra step.
+        // Emptied first (--inplace: DEST's old bytes must not show through SOURCE's holes),
+        // then sized up front: writes inside the file's size draw no speculative
+        // preallocation (XFS), and a trailing hole needs no extra step.
+        if (job.options.inplace) sys.ftruncate(fd, 0);
         sys.ftruncate(fd, src.size);
         await t.copySparse({ srcOffset: 0, dstOffset: 0, length: src.size }, 0);
       }

@@ -85,6 +85,7 @@ export class Transfer {
    * with --reflink=always that refusal is the error instead.
    */
   reflinkWhole(size: number): boolean {
+    this.checkAborted();
     this.announce('reflink');
     try {
       this.ctx.sys.ficlone(this.ctx.dstFd, this.ctx.srcFd);
