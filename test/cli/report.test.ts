@@ -15,12 +15,24 @@ function result(over: Partial<Omit<CopyResult, 'bytes'>> & { bytes?: Partial<Byt
     fallbacks: [],
     durationMs: 3,
     ...rest,
+    sharedBytes: rest.sharedBytes === undefined ? 0 : rest.sharedBytes,
     bytes: { reflinked: 0, copyFileRange: 0, sendfile: 0, readWrite: 0, deduplicated: 0, holes: 0, ...bytes },
   };
 }
 
 t.test('reflinked', async (t) => {
-  t.equal(describeResult(result({ bytes: { reflinked: MiB } })), "'a.img' -> 'b.img': 1.0 MiB, reflinked, 3 ms");
+  t.equal(
+    describeResult(result({ bytes: { reflinked: MiB }, sharedBytes: MiB })),
+    "'a.img' -> 'b.img': 1.0 MiB, reflinked, 1.0 MiB shared with SOURCE, 3 ms",
+  );
+});
+
+t.test('measured sharing', async (t) => {
+  t.match(describeResult(result({ bytes: { copyFileRange: MiB }, sharedBytes: 0 })), ', no extents shared, ');
+  t.match(describeResult(result({ bytes: { copyFileRange: MiB }, sharedBytes: MiB / 2 })), ', 512 KiB shared with SOURCE, ');
+  t.match(describeResult(result({ bytes: { copyFileRange: MiB }, sharedBytes: null })), ', sharing unknown (no FIEMAP), ');
+  t.notMatch(describeResult(result({ bytes: { sendfile: MiB }, sharedBytes: 0 })), 'shared', 'sendfile never shares: not mentioned');
+  t.notMatch(describeResult(result({ bytes: { readWrite: MiB }, sharedBytes: null })), 'sharing', 'nor read/write');
 });
 
 t.test('in-kernel after a refusal names the errno', async (t) => {
@@ -29,7 +41,7 @@ t.test('in-kernel after a refusal names the errno', async (t) => {
   );
   t.match(s, 'copied in-kernel (copy_file_range)');
   t.match(s, '(EOPNOTSUPP)');
-  t.equal(s, "'a.img' -> 'b.img': 1.0 MiB, copied in-kernel (copy_file_range) after reflink was refused (EOPNOTSUPP), 3 ms");
+  t.equal(s, "'a.img' -> 'b.img': 1.0 MiB, copied in-kernel (copy_file_range) after reflink was refused (EOPNOTSUPP), no extents shared, 3 ms");
 
   const two = describeResult(
     result({
@@ -55,15 +67,15 @@ t.test('a 0-byte return is worded as stopping short', async (t) => {
 });
 
 t.test('mixed methods list each with its bytes', async (t) => {
-  const s = describeResult(result({ totalBytes: MiB + 8192, bytes: { reflinked: MiB, readWrite: 8192 } }));
-  t.equal(s, "'a.img' -> 'b.img': 1.0 MiB, 1.0 MiB reflinked + 8.0 KiB copied by read/write, 3 ms");
+  const s = describeResult(result({ totalBytes: MiB + 8192, bytes: { reflinked: MiB, readWrite: 8192 }, sharedBytes: MiB }));
+  t.equal(s, "'a.img' -> 'b.img': 1.0 MiB, 1.0 MiB reflinked + 8.0 KiB copied by read/write, 1.0 MiB shared with SOURCE, 3 ms");
   const three = describeResult(result({ totalBytes: 3 * MiB, bytes: { reflinked: MiB, copyFileRange: MiB, sendfile: MiB } }));
   t.match(three, '1.0 MiB reflinked + 1.0 MiB copied in-kernel (copy_file_range) + 1.0 MiB copied in-kernel (sendfile)');
 });
 
 t.test('holes', async (t) => {
   const s = describeResult(result({ totalBytes: 4 * MiB, bytes: { copyFileRange: MiB, holes: 3 * MiB } }));
-  t.equal(s, "'a.img' -> 'b.img': 4.0 MiB, copied in-kernel (copy_file_range), 3.0 MiB of holes kept, 3 ms");
+  t.equal(s, "'a.img' -> 'b.img': 4.0 MiB, copied in-kernel (copy_file_range), 3.0 MiB of holes kept, no extents shared, 3 ms");
   t.equal(describeResult(result({ totalBytes: MiB, bytes: { holes: MiB } })), "'a.img' -> 'b.img': 1.0 MiB, all holes, 1.0 MiB of holes kept, 3 ms");
   t.equal(describeResult(result({ totalBytes: 0 })), "'a.img' -> 'b.img': 0 B, empty, 3 ms");
 });
@@ -75,7 +87,7 @@ t.test('ranges, dedupe and throughput', async (t) => {
   t.equal(r, "'a.img' -> 'b.img': 100 B [4096+100 -> 0], copied by read/write, 3 ms");
   t.match(describeResult(result({ mode: 'dedupe', bytes: { deduplicated: MiB } })), ': 1.0 MiB, deduplicated, ');
   const slow = describeResult(result({ totalBytes: 100 * MiB, bytes: { copyFileRange: 100 * MiB }, durationMs: 2000 }));
-  t.equal(slow, "'a.img' -> 'b.img': 100 MiB, copied in-kernel (copy_file_range), 2.0 s, 50.0 MiB/s");
+  t.equal(slow, "'a.img' -> 'b.img': 100 MiB, copied in-kernel (copy_file_range), no extents shared, 2.0 s, 50.0 MiB/s");
   t.notMatch(describeResult(result({ bytes: { reflinked: MiB }, durationMs: 2000 })), '/s', 'no rate for shared extents');
 });
 
