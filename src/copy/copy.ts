@@ -325,6 +325,8 @@ function transferContext(job: Job, srcFd: number, dstFd: number) {
     mode: job.mode,
     reporter: job.options.reporter,
     signal: job.options.signal,
+    kernelChunkBytes: job.options.kernelChunkBytes,
+    readWriteBufferBytes: job.options.readWriteBufferBytes,
   };
 }
 

@@ -49,6 +49,9 @@ export interface TransferContext {
   signal?: AbortSignal;
   /** Total bytes this transfer covers, for progress; null when unknown (a stream). */
   total: number | null;
+  /** Tuning, for the benchmark sweeps: bytes per in-kernel call and read/write buffer size. */
+  kernelChunkBytes?: number;
+  readWriteBufferBytes?: number;
 }
 
 export class Transfer {
@@ -67,7 +70,12 @@ export class Transfer {
   /** DEST ranges that must read as holes but lay past DEST's data when the copy began. */
   private readonly holesToTrim: [number, number][] = [];
 
+  private readonly kernelChunk: number;
+  private readonly bufferSize: number;
+
   constructor(private readonly ctx: TransferContext) {
+    this.kernelChunk = ctx.kernelChunkBytes ?? KERNEL_CHUNK_BYTES;
+    this.bufferSize = ctx.readWriteBufferBytes ?? READ_WRITE_BUFFER_BYTES;
     // copy_file_range shares extents on XFS and btrfs (the kernel tries a remap first), so
     // an independent copy must not use it: sendfile never remaps.
     this.dataMethods = ctx.mode === 'never' ? ['sendfile', 'read_write'] : ['copy_file_range', 'sendfile', 'read_write'];
@@ -213,11 +221,11 @@ export class Transfer {
     const { sys, srcFd, dstFd } = this.ctx;
     switch (method) {
       case 'copy_file_range':
-        return sys.copyFileRange(srcFd, srcPos, dstFd, dstPos, Math.min(remaining, KERNEL_CHUNK_BYTES));
+        return sys.copyFileRange(srcFd, srcPos, dstFd, dstPos, Math.min(remaining, this.kernelChunk));
       case 'sendfile':
         // sendfile writes at DEST's file position, so put it where this chunk goes.
         sys.lseek(dstFd, dstPos, SEEK_SET);
-        return sys.sendfile(dstFd, srcFd, srcPos, Math.min(remaining, KERNEL_CHUNK_BYTES));
+        return sys.sendfile(dstFd, srcFd, srcPos, Math.min(remaining, this.kernelChunk));
       case 'read_write':
         return this.readWrite(srcPos, dstPos, remaining);
       default:
@@ -227,7 +235,7 @@ export class Transfer {
 
   private readWrite(srcPos: number | null, dstPos: number, remaining: number): number {
     const { sys, srcFd, dstFd } = this.ctx;
-    const buf = (this.buffer ??= Buffer.allocUnsafe(READ_WRITE_BUFFER_BYTES));
+    const buf = (this.buffer ??= Buffer.allocUnsafe(this.bufferSize));
     const got = sys.pread(srcFd, buf, Math.min(remaining, buf.length), srcPos);
     let written = 0;
     while (written < got) {
@@ -247,7 +255,7 @@ export class Transfer {
       await this.breathe();
       let got: number;
       try {
-        got = this.readWrite(null, pos, READ_WRITE_BUFFER_BYTES);
+        got = this.readWrite(null, pos, this.bufferSize);
       } catch (err) {
         if (isErrno(err, 'EINTR')) continue;
         throw this.failure(err);
@@ -300,7 +308,7 @@ export class Transfer {
   }
 
   private async writeZeros(from: number, to: number): Promise<void> {
-    const zeros = Buffer.alloc(Math.min(READ_WRITE_BUFFER_BYTES, to - from));
+    const zeros = Buffer.alloc(Math.min(this.bufferSize, to - from));
     for (let pos = from; pos < to; ) {
       await this.breathe();
       try {

@@ -46,6 +46,10 @@ export interface CopyOptions {
   signal?: AbortSignal;
   /** The umask applied to a new DEST's mode; default the process's. */
   umask?: number;
+  /** Bytes per copy_file_range/sendfile call (default KERNEL_CHUNK_BYTES); for tuning. */
+  kernelChunkBytes?: number;
+  /** read/write buffer size (default READ_WRITE_BUFFER_BYTES); for tuning. */
+  readWriteBufferBytes?: number;
   /** The system-call layer; tests replace it to inject faults. */
   sys?: Sys;
 }
