@@ -13,6 +13,7 @@ import {
   REFLINK_FS,
   allocatedBytes,
   mountFs,
+  sha256,
   sharedBytes,
   tscp,
   writeRandom,
@@ -103,6 +104,16 @@ for (const kind of ALL_FS) {
       t.equal(fs.statSync(dest).size, 1 * M + 333, 'DEST grew to the range end');
     });
 
+    t.test('range to the end of SOURCE ending exactly at, or before, the end of DEST', async (t) => {
+      // Partial tail block at both ends of file: the whole range may be cloned.
+      const { dest } = rangeCase(t, dir, 'tail-exact', { srcSize: 1 * M + 333, destSize: 1 * M + 333, s: 64 * K, d: 64 * K, l: 1 * M + 333 - 64 * K });
+      t.equal(fs.statSync(dest).size, 1 * M + 333, 'DEST keeps its size');
+      // DEST goes on past the range: the partial tail block must be copied, not cloned.
+      const { dest: dest2 } = rangeCase(t, dir, 'tail-inside', { srcSize: 1 * M + 333, destSize: 3 * M, s: 64 * K, d: 64 * K, l: 1 * M + 333 - 64 * K });
+      t.equal(fs.statSync(dest2).size, 3 * M, 'DEST keeps its size');
+      rangeCase(t, dir, 'tail-inside-unaligned', { srcSize: 1 * M + 333, destSize: 3 * M, s: 64 * K + 9, d: 128 * K + 9, l: 1 * M + 333 - 64 * K - 9 });
+    });
+
     t.test('default length: the rest of SOURCE after -s', async (t) => {
       const src = path.join(dir, 'deflen.src');
       const dest = path.join(dir, 'deflen.dst');
@@ -182,6 +193,10 @@ for (const kind of ALL_FS) {
         [768 * K, 4 * K, 128 * K],
         [1000, 700_000, 12_345],
         [100, 1 * M - 50, 100],
+        // Adjacent ranges touch but do not overlap.
+        [0, 64 * K, 64 * K],
+        [128 * K, 64 * K, 64 * K],
+        [5, 10, 5],
       ] as const) {
         const r = tscp(['-s', String(s), '-d', String(d), '-l', String(l), file, file]);
         ok(t, r, `disjoint ${s}+${l} -> ${d}`);
@@ -195,6 +210,9 @@ for (const kind of ALL_FS) {
         [64 * K, 0, 64 * K + 1],
         [100, 100, 10],
         [1000, 1001, 5000],
+        // Overlapping by a single byte, either way.
+        [0, 64 * K - 1, 64 * K],
+        [64 * K - 1, 0, 64 * K],
       ] as const) {
         const r = tscp(['-s', String(s), '-d', String(d), '-l', String(l), file, file]);
         failsEinval(t, r, `overlapping ${s}+${l} -> ${d}`);
@@ -340,6 +358,48 @@ for (const kind of REFLINK_FS) {
       const r = tscp(['--reflink', '-s', '1', '-l', '4096', src, missing]);
       failsEinval(t, r, 'bare --reflink unaligned');
       t.notOk(fs.existsSync(missing), 'DEST it created is removed (bare --reflink)');
+    });
+
+    t.test('a range of more than 1 GiB is reflinked in chunks, landing in the right place', async (t) => {
+      // Sparse, so the images stay small: data straddles the 1 GiB and 2 GiB chunk edges.
+      const src = path.join(dir, 'huge.src');
+      const dest = path.join(dir, 'huge.dst');
+      const size = 2 * 1024 * M + 512 * M + 333;
+      const data: [number, number][] = [
+        [0, 1 * M],
+        [1024 * M - 8 * K, 16 * K],
+        [2048 * M - 4 * K + 100, 1 * M],
+        [size - 2 * M, 2 * M],
+      ];
+      writeSparse(src, size, data);
+      writeRandom(dest, 3 * M);
+      const before = fs.readFileSync(dest);
+      const s = 100;
+      const d = 4096 + 100;
+      const l = size - s;
+      const r = tscp(['-v', '-s', String(s), '-d', String(d), '-l', String(l), src, dest]);
+      ok(t, r, 'huge range');
+      t.match(r.stdout, /reflinked/, `reflinked: ${r.stdout.trim()}`);
+      t.equal(fs.statSync(dest).size, d + l, 'DEST size is d + l');
+      const got = Buffer.alloc(d);
+      const fd = fs.openSync(dest, 'r');
+      fs.readSync(fd, got, 0, d, 0);
+      t.ok(got.equals(before.subarray(0, d)), 'DEST before d unchanged');
+      // Each data segment of SOURCE at its shifted place, and the holes around them zeros.
+      for (const [off, len] of data) {
+        const from = Math.max(s, off - K);
+        const want = Buffer.alloc(Math.min(off + len + K, size) - from);
+        const srcFd = fs.openSync(src, 'r');
+        fs.readSync(srcFd, want, 0, want.length, from);
+        fs.closeSync(srcFd);
+        const have = Buffer.alloc(want.length);
+        fs.readSync(fd, have, 0, have.length, from + d - s);
+        t.ok(have.equals(want), `segment at ${off} (+/- 1 KiB) in place`);
+      }
+      fs.closeSync(fd);
+      t.equal(sha256(dest, d, d + l), sha256(src, s, s + l), 'the whole range equal (sha256)');
+      const shared = sharedBytes(dest);
+      t.ok(shared >= 3 * M && shared <= 5 * M, `shared ${shared} bytes ≈ SOURCE's data`);
     });
 
     t.test('--copy range shares nothing', async (t) => {

@@ -28,10 +28,13 @@ const MKFS: Record<Exclude<FsKind, 'tmpfs'>, string[]> = {
 };
 const DEFAULT_MIB: Record<FsKind, number> = { xfs: 512, btrfs: 256, ext4: 256, tmpfs: 64 };
 
+/** The part of a tap Test these helpers use (loose, so a real Test fits under strict tsc). */
 interface TapLike {
-  skip(msg?: string): void;
-  fail(msg?: string): void;
-  teardown(fn: () => void | Promise<void>): void;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  skip(...args: any[]): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  fail(...args: any[]): unknown;
+  teardown(fn: () => void | Promise<void>): unknown;
 }
 
 function which(cmd: string): boolean {
