@@ -24,7 +24,7 @@ const WORK = process.env.TSCP_TEST_DIR ?? '/var/tmp/tscp-test';
 const MKFS: Record<Exclude<FsKind, 'tmpfs'>, string[]> = {
   xfs: ['mkfs.xfs', '-q', '-f', '-m', 'reflink=1'],
   btrfs: ['mkfs.btrfs', '-q', '-f'],
-  ext4: ['mkfs.ext4', '-q', '-F'],
+  ext4: ['mkfs.ext4', '-q', '-F', '-b', '4096'],
 };
 const DEFAULT_MIB: Record<FsKind, number> = { xfs: 512, btrfs: 256, ext4: 256, tmpfs: 64 };
 
