@@ -8,7 +8,7 @@
  * `copy` never writes to the console and never exits the process: it resolves with a
  * CopyResult or rejects with a CopyError.
  */
-export { copy, CopyError, TEMP_PREFIX, KERNEL_CHUNK_BYTES, READ_WRITE_BUFFER_BYTES } from './copy/index.js';
+export { copy, CopyError, TEMP_PREFIX, KERNEL_CHUNK_BYTES, READ_WRITE_BUFFER_BYTES, type FilePath } from './copy/index.js';
 export type {
   ByteRange,
   BytesByMethod,

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { CopyError, CopyMode, CopyOptions, CopyResult, Reporter } from '../copy/index.js';
+import type { CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
 import { MAX_FILE_OFFSET, SizeError, parseSize } from './size.js';
 
@@ -15,6 +15,8 @@ export interface Proc {
   env: NodeJS.ProcessEnv;
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  /** The raw command line (NUL-separated, as /proc/self/cmdline); read from /proc for the real process. */
+  cmdline?: Buffer;
   on?(event: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
   off?(event: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
 }
@@ -33,6 +35,42 @@ interface ParsedOptions {
   fsync?: boolean;
   /** --progress / --no-progress; undefined means "when stderr is a terminal". */
   progress?: boolean;
+}
+
+/**
+ * The operands' raw bytes. Node decodes argv as UTF-8 and turns bytes that are not into
+ * U+FFFD, which would make tscp read or write a different name than the one given; the
+ * kernel's copy of the command line in /proc/self/cmdline still has the bytes.
+ */
+export function rawArguments(argv: string[], cmdline: Buffer | null): Map<string, Buffer[]> {
+  const raw = new Map<string, Buffer[]>();
+  if (!cmdline) return raw;
+  const parts: Buffer[] = [];
+  for (let start = 0; start < cmdline.length; ) {
+    let end = cmdline.indexOf(0, start);
+    if (end < 0) end = cmdline.length;
+    parts.push(cmdline.subarray(start, end));
+    start = end + 1;
+  }
+  const args = argv.slice(2);
+  const tail = parts.slice(parts.length - args.length);
+  if (tail.length !== args.length) return raw;
+  args.forEach((arg, i) => {
+    const bytes = tail[i]!;
+    if (bytes.toString('utf8') !== arg) return; // Not the same argument list: trust nothing.
+    if (Buffer.from(arg).equals(bytes)) return;
+    raw.set(arg, [...(raw.get(arg) ?? []), bytes]);
+  });
+  return raw;
+}
+
+function readCmdline(proc: Proc): Buffer | null {
+  if (proc.argv !== process.argv) return proc.cmdline ?? null;
+  try {
+    return readFileSync('/proc/self/cmdline');
+  } catch {
+    return null;
+  }
 }
 
 /** A usage error found after commander's own parsing (conflicting options, ranges). */
@@ -181,8 +219,8 @@ export async function main(proc: Proc): Promise<number> {
   const program = buildProgram(proc);
   const jsonWanted = args.slice(0, args.includes('--') ? args.indexOf('--') : undefined).includes('--json');
   let options: CopyOptions & { mode: CopyMode };
-  let source: string;
-  let dest: string;
+  let source: FilePath;
+  let dest: FilePath;
   try {
     if (jsonWanted) {
       // Usage errors become the JSON report; keep commander's text off stdout/stderr.
@@ -190,7 +228,9 @@ export async function main(proc: Proc): Promise<number> {
     }
     program.parse(args, { from: 'user' });
     options = toCopyOptions(program.opts<ParsedOptions>());
-    [source, dest] = program.args as [string, string];
+    const raw = rawArguments(proc.argv, readCmdline(proc));
+    // An operand whose bytes are not UTF-8 goes to the engine as those bytes.
+    [source, dest] = (program.args as [string, string]).map((arg) => raw.get(arg)?.shift() ?? arg) as [FilePath, FilePath];
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
@@ -249,7 +289,7 @@ export async function main(proc: Proc): Promise<number> {
       const inPlace = options.inplace || isRangeRequest(options);
       const state = inPlace ? `${err.bytesCopied} bytes were written into DEST` : 'DEST left as it was';
       proc.stderr.write(
-        `${paint.error('tscp:')} interrupted by ${caught ?? 'signal'} after ${err.bytesCopied} bytes of '${err.source}' -> '${err.dest}'; ${state}\n`,
+        `${paint.error('tscp:')} interrupted by ${caught ?? 'signal'} after ${err.bytesCopied} bytes of ${err.quotedSource} -> ${err.quotedDest}; ${state}\n`,
       );
     } else {
       const after = err.bytesCopied > 0 ? ` after ${err.bytesCopied} bytes` : '';

@@ -1,5 +1,5 @@
 /** The human one-line summary of a copy that -v prints. */
-import type { CopyResult, Fallback, Method } from '../copy/index.js';
+import { quotePath, type CopyResult, type Fallback, type Method } from '../copy/index.js';
 import { formatBytes, formatDuration } from './size.js';
 
 const METHOD_NAMES: Record<Method, string> = {
@@ -48,5 +48,5 @@ export function describeResult(r: CopyResult): string {
   parts.push(formatDuration(r.durationMs));
   const moved = r.bytes.copyFileRange + r.bytes.sendfile + r.bytes.readWrite;
   if (moved > 0 && r.durationMs >= 50) parts.push(`${formatBytes((moved / r.durationMs) * 1000)}/s`);
-  return `'${r.source}' -> '${r.dest}': ${parts.join(', ')}`;
+  return `${quotePath(r.source)} -> ${quotePath(r.dest)}: ${parts.join(', ')}`;
 }

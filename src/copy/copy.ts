@@ -4,9 +4,9 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { FILE_DEDUPE_RANGE_DIFFERS, SysError, isErrno, linuxSys, type FileStat, type Sys } from '../sys/index.js';
 import { CopyError } from './errors.js';
+import { baseName, decorateName, dirName, joinPath, pathText, type FilePath } from './paths.js';
 import { RangeProblem, alignmentProblem, rangesOverlap, resolveRange, splitForClone } from './range.js';
 import { measureSharedBytes } from './sharing.js';
 import { Transfer } from './transfer.js';
@@ -33,9 +33,9 @@ export const TEMP_PREFIX = '.tscp-';
 
 interface Job {
   sys: Sys;
-  source: string;
+  source: FilePath;
   /** The file to write: DEST, or DEST/basename(SOURCE) when DEST is a directory. */
-  target: string;
+  target: FilePath;
   mode: CopyMode;
   options: CopyOptions;
   started: number;
@@ -46,7 +46,7 @@ interface Job {
  * fastest means the filesystems allow. Resolves with what was done; rejects with a
  * CopyError saying what failed and how many bytes reached DEST first.
  */
-export async function copy(source: string, dest: string, options: CopyOptions = {}): Promise<CopyResult> {
+export async function copy(source: FilePath, dest: FilePath, options: CopyOptions = {}): Promise<CopyResult> {
   const sys = options.sys ?? linuxSys;
   const mode = options.mode ?? 'auto';
   const job: Job = { sys, source, target: resolveTarget(sys, source, dest), mode, options, started: performance.now() };
@@ -60,7 +60,7 @@ export async function copy(source: string, dest: string, options: CopyOptions = 
   }
   try {
     const src = sys.fstat(srcFd);
-    if (src.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open', source));
+    if (src.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open'));
     const existing = statTarget(job);
     const sameFile = existing !== null && existing.dev === src.dev && existing.ino === src.ino;
     if (sameFile && !isRange) {
@@ -75,9 +75,9 @@ export async function copy(source: string, dest: string, options: CopyOptions = 
 }
 
 /** DEST, or DEST/basename(SOURCE) when DEST names a directory, as cp does. */
-function resolveTarget(sys: Sys, source: string, dest: string): string {
+function resolveTarget(sys: Sys, source: FilePath, dest: FilePath): FilePath {
   try {
-    if (sys.stat(dest).isDirectory) return path.join(dest, path.basename(source));
+    if (sys.stat(dest).isDirectory) return joinPath(dest, baseName(source));
   } catch (err) {
     if (!(err instanceof SysError)) throw err;
   }
@@ -156,16 +156,17 @@ function sharedAfter(job: Job, t: Transfer, srcFd: number, dstFd: number, range:
   return measureSharedBytes(job.sys, srcFd, dstFd, range);
 }
 
-function result(job: Job, t: Transfer, range: ByteRange | null, totalBytes: number, sharedBytes: number | null): CopyResult {
+function result(job: Job, t: Transfer, range: ByteRange | null, totalBytes: number, sharedBytes: number | null, inPlace: boolean): CopyResult {
   return {
-    source: job.source,
-    dest: job.target,
+    source: pathText(job.source),
+    dest: pathText(job.target),
     mode: job.mode,
     range,
     totalBytes,
     bytes: { ...t.bytes },
     fallbacks: [...t.fallbacks],
     sharedBytes,
+    inPlace,
     durationMs: performance.now() - job.started,
   };
 }
@@ -173,31 +174,55 @@ function result(job: Job, t: Transfer, range: ByteRange | null, totalBytes: numb
 /** Where a whole-file copy writes: a temporary file beside DEST, or DEST itself (--inplace). */
 interface WholeFileTarget {
   fd: number;
+  /** True when DEST is replaced by rename (the copy is atomic); false when written in place. */
+  atomic: boolean;
   /** What to do once the bytes are in: rename the temporary file over DEST, or nothing. */
   commit(): void;
   /** What to do when the copy failed: remove the temporary file, or a DEST made for nothing. */
   abandon(bytesWritten: number): void;
 }
 
-function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTarget {
+/**
+ * A temporary file beside DEST, or null where renaming one over DEST would change what cp
+ * keeps: DEST's directory refuses new files though DEST itself may be writable, or DEST's
+ * owner is one we cannot give the new file (not root). Then the copy goes in place, as cp's.
+ */
+function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTarget | null {
   const { sys } = job;
   // Replace the file a symlink at DEST points to, not the link, as cp writes through it.
   const finalPath = existing ? sys.realpath(job.target) : job.target;
-  const tempPath = path.join(path.dirname(finalPath), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${path.basename(finalPath).slice(0, 200)}`);
+  // The name says whose it is; the random part makes it unguessable.
+  const tempName = decorateName(`${TEMP_PREFIX}${randomBytes(6).toString('hex')}-`, baseName(finalPath), 200);
+  const tempPath = joinPath(dirName(finalPath), tempName);
   let fd: number;
   try {
     // Exclusive and not following symlinks: a planted link at this name is never used.
     // 0600 while in progress: a private SOURCE is never readable by others, even partly.
     fd = sys.open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   } catch (err) {
+    if (existing && isErrno(err, 'EACCES', 'EPERM')) return null;
     throw fail(job, err);
+  }
+  if (existing) {
+    try {
+      // An existing DEST keeps its owner, as with cp: settle it before any byte is copied.
+      sys.fchown(fd, existing.uid, existing.gid);
+    } catch (err) {
+      const mine = sys.fstat(fd);
+      closeQuietly(sys, fd);
+      removeQuietly(sys, tempPath);
+      if (!isErrno(err, 'EPERM')) throw fail(job, err);
+      if (mine.uid !== existing.uid || mine.gid !== existing.gid) return null;
+      return tempFileTarget(job, null);
+    }
   }
   return {
     fd,
+    atomic: true,
     commit() {
       if (job.options.fsync) sys.fsync(fd);
       sys.rename(tempPath, finalPath);
-      if (job.options.fsync) fsyncDirectory(sys, path.dirname(finalPath));
+      if (job.options.fsync) fsyncDirectory(sys, dirName(finalPath));
     },
     abandon() {
       try {
@@ -216,6 +241,7 @@ function inPlaceTarget(job: Job, src: FileStat, existing: FileStat | null): Whol
   const { fd, created } = openDestInPlace(job, src, existing);
   return {
     fd,
+    atomic: false,
     commit() {
       if (job.options.fsync) job.sys.fsync(fd);
     },
@@ -225,7 +251,7 @@ function inPlaceTarget(job: Job, src: FileStat, existing: FileStat | null): Whol
   };
 }
 
-function fsyncDirectory(sys: Sys, dir: string): void {
+function fsyncDirectory(sys: Sys, dir: FilePath): void {
   const fd = sys.open(dir, O_RDONLY);
   try {
     sys.fsync(fd);
@@ -234,7 +260,7 @@ function fsyncDirectory(sys: Sys, dir: string): void {
   }
 }
 
-function removeQuietly(sys: Sys, file: string): void {
+function removeQuietly(sys: Sys, file: FilePath): void {
   try {
     sys.unlink(file);
   } catch {
@@ -247,18 +273,44 @@ function removeQuietly(sys: Sys, file: string): void {
  * only once complete: an existing DEST keeps its content unless the copy succeeds, and
  * no partial file ever stands under DEST's name. (--inplace trades that for DEST's inode.)
  */
+/**
+ * DEST is a device, FIFO or socket: write through it with write(2), as cp does, instead of
+ * replacing the node with a regular file (`tscp file /dev/null` must not replace /dev/null).
+ */
+async function copyIntoSpecial(job: Job, srcFd: number): Promise<CopyResult> {
+  const { sys } = job;
+  if (job.mode === 'always') throw fail(job, new SysError(95 /* EOPNOTSUPP */, 'ioctl(FICLONE)'), 'reflink');
+  let dstFd: number;
+  try {
+    dstFd = sys.open(job.target, O_WRONLY | O_NOCTTY);
+  } catch (err) {
+    throw fail(job, err);
+  }
+  const t = new Transfer({ ...transferContext(job, srcFd, dstFd), total: null });
+  job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: null, mode: job.mode });
+  try {
+    await t.stream(false);
+  } catch (err) {
+    throw t.failure(err);
+  } finally {
+    closeQuietly(sys, dstFd);
+  }
+  return result(job, t, null, t.done, 0, true);
+}
+
 async function copyWhole(job: Job, srcFd: number, src: FileStat, existing: FileStat | null): Promise<CopyResult> {
   const { sys } = job;
-  if (existing?.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open', job.target));
+  if (existing?.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open'));
+  if (existing && !existing.isFile) return copyIntoSpecial(job, srcFd);
   const stream = isStream(job, src);
   if (stream && job.mode === 'always') {
     // Nothing to share: a stream has no extents. Refused before DEST is touched.
-    throw fail(job, new SysError(95 /* EOPNOTSUPP */, 'ioctl(FICLONE)', job.source), 'reflink');
+    throw fail(job, new SysError(95 /* EOPNOTSUPP */, 'ioctl(FICLONE)'), 'reflink');
   }
-  const target = job.options.inplace ? inPlaceTarget(job, src, existing) : tempFileTarget(job, existing);
+  const target = (!job.options.inplace && tempFileTarget(job, existing)) || inPlaceTarget(job, src, existing);
   const total = stream ? null : src.size;
   const t = new Transfer({ ...transferContext(job, srcFd, target.fd), total });
-  job.options.reporter?.start?.({ source: job.source, dest: job.target, totalBytes: total, mode: job.mode });
+  job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: total, mode: job.mode });
   let committed = false;
   let shared: number | null = 0;
   let fd = target.fd;
@@ -288,19 +340,10 @@ async function copyWhole(job: Job, srcFd: number, src: FileStat, existing: FileS
       }
       shared = sharedAfter(job, t, srcFd, fd, { srcOffset: 0, dstOffset: 0, length: src.size });
     }
-    if (!job.options.inplace) {
-      if (existing) {
-        // An existing DEST keeps its own owner and mode, as with cp (owner first: chown
-        // may clear set-id bits that the mode then restores).
-        try {
-          sys.fchown(fd, existing.uid, existing.gid);
-        } catch (err) {
-          if (!isErrno(err, 'EPERM')) throw err;
-        }
-        sys.fchmod(fd, existing.mode & 0o7777);
-      } else {
-        sys.fchmod(fd, src.mode & 0o777 & ~umaskOf(job.options));
-      }
+    if (target.atomic) {
+      // An existing DEST keeps its own mode (its owner was settled when the temporary
+      // file was made); a new one gets SOURCE's permission bits less the umask.
+      sys.fchmod(fd, existing ? existing.mode & 0o7777 : src.mode & 0o777 & ~umaskOf(job.options));
     }
     target.commit();
     committed = true;
@@ -312,7 +355,7 @@ async function copyWhole(job: Job, srcFd: number, src: FileStat, existing: FileS
     if (fd >= 0) closeQuietly(sys, fd);
     if (!committed) target.abandon(t.bytesWritten);
   }
-  return result(job, t, null, t.done, shared);
+  return result(job, t, null, t.done, shared, !target.atomic);
 }
 
 function transferContext(job: Job, srcFd: number, dstFd: number) {
@@ -363,10 +406,11 @@ function checkedRange(job: Job, src: FileStat, sameFile: boolean, verb: string):
 async function copyRange(job: Job, srcFd: number, src: FileStat, existing: FileStat | null, sameFile: boolean): Promise<CopyResult> {
   const { sys } = job;
   const range = checkedRange(job, src, sameFile, job.mode === 'always' ? 'reflink' : 'copy');
-  if (existing?.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open', job.target));
+  if (existing?.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open'));
+  if (existing && !existing.isFile) throw invalid(job, 'a byte range needs DEST to be a regular file');
   const { fd: dstFd, created } = openDestInPlace(job, src, existing);
   const t = new Transfer({ ...transferContext(job, srcFd, dstFd), total: range.length });
-  job.options.reporter?.start?.({ source: job.source, dest: job.target, totalBytes: range.length, mode: job.mode });
+  job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: range.length, mode: job.mode });
   let shared: number | null = 0;
   try {
     const dst = sys.fstat(dstFd);
@@ -380,6 +424,17 @@ async function copyRange(job: Job, srcFd: number, src: FileStat, existing: FileS
       if (split.clone && (await t.reflinkRange(split.clone))) copies = split.copies;
     }
     for (const piece of copies) await t.copySparse(piece, dst.size);
+    // A SOURCE cut short under us reads as a hole past its new end: that is not a copy.
+    const now = sys.fstat(srcFd).size;
+    if (now < range.srcOffset + range.length) {
+      throw new CopyError({
+        kind: 'source-changed',
+        verb: 'copy',
+        source: job.source,
+        dest: job.target,
+        reason: `source shrank during the copy (from ${src.size} to ${now} bytes)`,
+      });
+    }
     const end = range.dstOffset + range.length;
     if (sys.fstat(dstFd).size < end) sys.ftruncate(dstFd, end);
     shared = sharedAfter(job, t, srcFd, dstFd, range);
@@ -392,7 +447,7 @@ async function copyRange(job: Job, srcFd: number, src: FileStat, existing: FileS
     throw t.failure(err);
   }
   sys.close(dstFd);
-  return result(job, t, range, range.length, shared);
+  return result(job, t, range, range.length, shared, true);
 }
 
 /**
@@ -409,8 +464,8 @@ async function dedupeFile(
   isRange: boolean,
 ): Promise<CopyResult> {
   const { sys } = job;
-  if (!existing) throw fail(job, new SysError(2 /* ENOENT */, 'open', job.target), 'dedupe');
-  if (existing.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open', job.target), 'dedupe');
+  if (!existing) throw fail(job, new SysError(2 /* ENOENT */, 'open'), 'dedupe');
+  if (existing.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open'), 'dedupe');
   if (!src.isFile || !existing.isFile) throw invalid(job, 'dedupe needs two regular files', 'dedupe');
   const differs = (reason: string, bytesCopied = 0) =>
     new CopyError({ kind: 'differs', verb: 'dedupe', source: job.source, dest: job.target, code: 'EILSEQ', reason, bytesCopied });
@@ -426,7 +481,7 @@ async function dedupeFile(
     throw fail(job, err, 'dedupe');
   }
   const t = new Transfer({ ...transferContext(job, srcFd, dstFd), total: range.length });
-  job.options.reporter?.start?.({ source: job.source, dest: job.target, totalBytes: range.length, mode: job.mode });
+  job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: range.length, mode: job.mode });
   job.options.reporter?.method?.('dedupe');
   let sharedNow: number | null = 0;
   try {
@@ -465,5 +520,5 @@ async function dedupeFile(
   } finally {
     closeQuietly(sys, dstFd);
   }
-  return result(job, t, isRange ? range : null, range.length, sharedNow);
+  return result(job, t, isRange ? range : null, range.length, sharedNow, true);
 }

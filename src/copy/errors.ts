@@ -1,4 +1,5 @@
 import { SysError, errnoMessage } from '../sys/index.js';
+import { pathText, quotePath, type FilePath } from './paths.js';
 import type { BytesByMethod, Fallback } from './types.js';
 
 /**
@@ -16,8 +17,8 @@ export interface CopyErrorDetails {
   kind: CopyErrorKind;
   /** The verb for the message: "copy", "reflink" or "dedupe". */
   verb: string;
-  source: string;
-  dest: string;
+  source: FilePath;
+  dest: FilePath;
   /** Errno name when the failure has one. */
   code?: string;
   /** Human text after the paths; defaults to strerror(code). */
@@ -34,8 +35,14 @@ export interface CopyErrorDetails {
 export class CopyError extends Error {
   readonly kind: CopyErrorKind;
   readonly code?: string;
+  /** SOURCE and DEST as text (bytes that are not UTF-8 shown as U+FFFD). */
   readonly source: string;
   readonly dest: string;
+  /** SOURCE and DEST quoted for a one-line message ('a', or $'a\nb' for odd names). */
+  readonly quotedSource: string;
+  readonly quotedDest: string;
+  /** SOURCE and DEST exactly as given. */
+  readonly paths: [FilePath, FilePath];
   readonly bytesCopied: number;
   readonly fallbacks: Fallback[];
   readonly bytes?: BytesByMethod;
@@ -45,16 +52,18 @@ export class CopyError extends Error {
   constructor(d: CopyErrorDetails) {
     const reason = d.reason ?? (d.code ? errnoMessage(d.code) : 'failed');
     const suffix = d.code ? ` (${d.code})` : '';
-    const message =
-      d.kind === 'same-file'
-        ? `'${d.source}' and '${d.dest}' are the same file`
-        : `cannot ${d.verb} '${d.source}' to '${d.dest}': ${reason}${suffix}`;
+    const from = quotePath(d.source);
+    const to = quotePath(d.dest);
+    const message = d.kind === 'same-file' ? `${from} and ${to} are the same file` : `cannot ${d.verb} ${from} to ${to}: ${reason}${suffix}`;
     super(message, { cause: d.cause });
     this.name = 'CopyError';
     this.kind = d.kind;
     this.code = d.code;
-    this.source = d.source;
-    this.dest = d.dest;
+    this.source = pathText(d.source);
+    this.dest = pathText(d.dest);
+    this.quotedSource = from;
+    this.quotedDest = to;
+    this.paths = [d.source, d.dest];
     this.bytesCopied = d.bytesCopied ?? 0;
     this.fallbacks = d.fallbacks ?? [];
     this.bytes = d.bytes;
@@ -63,7 +72,7 @@ export class CopyError extends Error {
   }
 
   /** Wrap a SysError from a system call into a CopyError naming the two paths. */
-  static fromSys(err: SysError, verb: string, source: string, dest: string, progress: Partial<CopyErrorDetails> = {}): CopyError {
+  static fromSys(err: SysError, verb: string, source: FilePath, dest: FilePath, progress: Partial<CopyErrorDetails> = {}): CopyError {
     return new CopyError({ kind: 'system', verb, source, dest, code: err.code, cause: err, ...progress });
   }
 }
@@ -73,8 +82,8 @@ export function detailsOf(e: CopyError): CopyErrorDetails {
   return {
     kind: e.kind,
     verb: e.verb,
-    source: e.source,
-    dest: e.dest,
+    source: e.paths[0],
+    dest: e.paths[1],
     code: e.code,
     reason: e.reason,
     bytesCopied: e.bytesCopied,

@@ -3,3 +3,4 @@ export { CopyError, type CopyErrorKind } from './errors.js';
 export { CANNOT_USE_METHOD_HERE, KERNEL_CHUNK_BYTES, READ_WRITE_BUFFER_BYTES } from './transfer.js';
 export { resolveRange, splitForClone, alignmentProblem, rangesOverlap } from './range.js';
 export type * from './types.js';
+export { quotePath, pathText, type FilePath } from './paths.js';

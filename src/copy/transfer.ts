@@ -8,6 +8,7 @@
  */
 import { SEEK_DATA, SEEK_HOLE, SEEK_SET, SysError, isErrno, type Sys } from '../sys/index.js';
 import { CopyError, detailsOf } from './errors.js';
+import type { FilePath } from './paths.js';
 import type { ByteRange, BytesByMethod, CopyMode, Fallback, Method, Reporter } from './types.js';
 
 /**
@@ -41,9 +42,9 @@ export interface TransferContext {
   sys: Sys;
   srcFd: number;
   dstFd: number;
-  /** Paths as the user should see them in errors. */
-  source: string;
-  dest: string;
+  /** Paths as the user gave them, for errors. */
+  source: FilePath;
+  dest: FilePath;
   mode: CopyMode;
   reporter?: Reporter;
   signal?: AbortSignal;
@@ -233,29 +234,31 @@ export class Transfer {
     }
   }
 
-  private readWrite(srcPos: number | null, dstPos: number, remaining: number): number {
+  /** One read and its full write; null positions use the file position (pipes, devices). */
+  private readWrite(srcPos: number | null, dstPos: number | null, remaining: number): number {
     const { sys, srcFd, dstFd } = this.ctx;
     const buf = (this.buffer ??= Buffer.allocUnsafe(this.bufferSize));
     const got = sys.pread(srcFd, buf, Math.min(remaining, buf.length), srcPos);
     let written = 0;
     while (written < got) {
-      written += sys.pwrite(dstFd, buf.subarray(written), got - written, dstPos + written);
+      written += sys.pwrite(dstFd, buf.subarray(written), got - written, dstPos === null ? null : dstPos + written);
     }
     return got;
   }
 
   /**
-   * Copy a non-seekable or size-less SOURCE (FIFO, character device, /proc file) with
-   * read/write until read() says end of file.
+   * Copy with read/write until read() says end of file: for a SOURCE whose size means
+   * nothing (FIFO, character device, /proc file), or a DEST that is not a regular file
+   * (a device or FIFO is written through with write(2), as cp does).
    */
-  async stream(): Promise<void> {
+  async stream(destIsSeekable = true): Promise<void> {
     this.announce('read_write');
     let pos = 0;
     for (;;) {
       await this.breathe();
       let got: number;
       try {
-        got = this.readWrite(null, pos, this.bufferSize);
+        got = this.readWrite(null, destIsSeekable ? pos : null, this.bufferSize);
       } catch (err) {
         if (isErrno(err, 'EINTR')) continue;
         throw this.failure(err);

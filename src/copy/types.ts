@@ -95,6 +95,12 @@ export interface CopyResult {
    * after the copy (not assumed from the method); null where the filesystem cannot say.
    */
   sharedBytes: number | null;
+  /**
+   * True when DEST was written in place (a range, --inplace, a device or FIFO at DEST, or
+   * a DEST whose directory or owner did not allow the temporary file); false when a
+   * complete copy was renamed over DEST.
+   */
+  inPlace: boolean;
   durationMs: number;
 }
 

@@ -52,20 +52,23 @@ export const FIEMAP_EXTENT_SHARED = 0x2000;
 export const FILE_DEDUPE_RANGE_SAME = 0;
 export const FILE_DEDUPE_RANGE_DIFFERS = 1;
 
+/** A path as the kernel takes it: a string (UTF-8) or the raw bytes of a name that is not. */
+export type SysPath = string | Buffer;
+
 export interface Sys {
-  open(path: string, flags: number, mode?: number): number;
+  open(path: SysPath, flags: number, mode?: number): number;
   close(fd: number): void;
   fstat(fd: number): FileStat;
   /** stat(2) following symlinks; lstat(2) when `follow` is false. */
-  stat(path: string, follow?: boolean): FileStat;
+  stat(path: SysPath, follow?: boolean): FileStat;
   /** copy_file_range(2) with explicit offsets; returns bytes copied (0 = kernel saw EOF). */
   copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, len: number): number;
   /** sendfile(2) from `inFd` at `offIn` to `outFd` at its current file position. */
   sendfile(outFd: number, inFd: number, offIn: number, len: number): number;
   /** pread(2) into buf[0, len); returns bytes read (0 = end of file). */
   pread(fd: number, buf: Buffer, len: number, pos: number | null): number;
-  /** pwrite(2) of buf[0, len); returns bytes written. */
-  pwrite(fd: number, buf: Buffer, len: number, pos: number): number;
+  /** pwrite(2) of buf[0, len), or write(2) at the file position when `pos` is null; returns bytes written. */
+  pwrite(fd: number, buf: Buffer, len: number, pos: number | null): number;
   /** lseek(2); SEEK_DATA/SEEK_HOLE answer null where the kernel says ENXIO (no more data). */
   lseek(fd: number, offset: number, whence: number): number | null;
   /** ioctl_ficlone(2): FICLONE, the whole of srcFd into dstFd. */
@@ -85,11 +88,11 @@ export interface Sys {
   fchmod(fd: number, mode: number): void;
   fchown(fd: number, uid: number, gid: number): void;
   fsync(fd: number): void;
-  rename(from: string, to: string): void;
-  unlink(path: string): void;
-  realpath(path: string): string;
+  rename(from: SysPath, to: SysPath): void;
+  unlink(path: SysPath): void;
+  realpath<P extends SysPath>(path: P): P;
   /** statfs(2) f_type of the filesystem holding `path`. */
-  fsType(path: string): number;
+  fsType(path: SysPath): number;
 }
 
 export const SEEK_SET = 0;
@@ -128,11 +131,11 @@ function toStat(s: fs.Stats): FileStat {
 }
 
 /** Call a node:fs function, turning its error into a SysError. */
-function nodeCall<T>(syscall: string, path: string | undefined, fn: () => T): T {
+function nodeCall<T>(syscall: string, path: SysPath | undefined, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    throw fromNodeError(err, syscall, path);
+    throw fromNodeError(err, syscall, path === undefined ? undefined : String(path));
   }
 }
 
@@ -240,6 +243,7 @@ export const linuxSys: Sys = {
   fsync: (fd) => nodeCall('fsync', undefined, () => fs.fsyncSync(fd)),
   rename: (from, to) => nodeCall('rename', to, () => fs.renameSync(from, to)),
   unlink: (path) => nodeCall('unlink', path, () => fs.unlinkSync(path)),
-  realpath: (path) => nodeCall('realpath', path, () => fs.realpathSync(path)),
+  realpath: <P extends SysPath>(path: P): P =>
+    nodeCall('realpath', path, () => (typeof path === 'string' ? fs.realpathSync(path) : fs.realpathSync(path, { encoding: 'buffer' })) as P),
   fsType: (path) => nodeCall('statfs', path, () => fs.statfsSync(path).type),
 };
