@@ -14,6 +14,11 @@ function watch(parser) {
   parser.on('assert', (res) => {
     if (openChildren > 0) {
       openChildren--;
+      // A whole subtest skipped (or a file with no tests) counts as one skip.
+      if (res.skip) {
+        totals.skip++;
+        return;
+      }
       // A subtest that failed without any failing leaf (a thrown error, a timeout) still counts.
       if (!res.ok && !res.todo && !res.skip && res.diag && (res.diag.error || res.diag.signal || res.diag.exitCode)) {
         totals.fail++;
