@@ -4,7 +4,7 @@
  * decides exit codes and writes to the terminal.
  */
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Command } from 'commander';
 import type { CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
 import { MAX_FILE_OFFSET, SizeError, parseSize } from './size.js';
@@ -84,13 +84,17 @@ function version(): string {
   return pkg.version;
 }
 
-function sizeOption(text: string): bigint {
-  try {
-    return parseSize(text);
-  } catch (err) {
-    if (err instanceof SizeError) throw new InvalidArgumentError(err.message);
-    throw err;
-  }
+type Commander = typeof import('commander');
+
+function sizeOption(commander: Commander) {
+  return (text: string): bigint => {
+    try {
+      return parseSize(text);
+    } catch (err) {
+      if (err instanceof SizeError) throw new commander.InvalidArgumentError(err.message);
+      throw err;
+    }
+  };
 }
 
 export const HELP_FOOTER = `
@@ -103,7 +107,9 @@ Examples:
   tscp -s 1M -l 4K data.bin head.bin     copy 4 KiB from offset 1 MiB to offset 0
 `;
 
-function buildProgram(proc: Proc): Command {
+function buildProgram(commander: Commander, proc: Proc): Command {
+  const { Command, Option } = commander;
+  const size = sizeOption(commander);
   return new Command('tscp')
     .usage('[options] SOURCE DEST\n       tscp [options] SOURCE DIRECTORY')
     .description('Copy a file or a byte range by reflink, in-kernel copy or read/write, whichever is fastest.')
@@ -122,9 +128,9 @@ function buildProgram(proc: Proc): Command {
     .option('--inplace', 'write into DEST itself (keeps its inode and hard links) instead of a temporary file renamed over it; a failed copy then leaves DEST partly written')
     .option('--fsync', 'flush DEST to disk before reporting success')
     .optionsGroup('Range:')
-    .option('-s, --src-offset <N>', 'first byte of SOURCE to copy (default 0)', sizeOption)
-    .option('-d, --dst-offset <N>', 'where that byte lands in DEST (default 0)', sizeOption)
-    .option('-l, --length <N>', 'how many bytes (default: to the end of SOURCE)', sizeOption)
+    .option('-s, --src-offset <N>', 'first byte of SOURCE to copy (default 0)', size)
+    .option('-d, --dst-offset <N>', 'where that byte lands in DEST (default 0)', size)
+    .option('-l, --length <N>', 'how many bytes (default: to the end of SOURCE)', size)
     .optionsGroup('Output:')
     .option('-v, --verbose', 'say what was done: bytes, method(s), sharing, time')
     .option('-q, --quiet', 'print nothing but errors (no progress bar)')
@@ -216,7 +222,13 @@ async function painter(color: boolean): Promise<Painter> {
 /** Run tscp with `proc.argv`; resolves with the exit status (the caller sets it). */
 export async function main(proc: Proc): Promise<number> {
   const args = normalizeArgs(proc.argv.slice(2));
-  const program = buildProgram(proc);
+  // `tscp --version` answers before loading anything else (start-up is all it costs).
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    proc.stdout.write(`${version()}\n`);
+    return EXIT_OK;
+  }
+  const commander = await import('commander');
+  const program = buildProgram(commander, proc);
   const jsonWanted = args.slice(0, args.includes('--') ? args.indexOf('--') : undefined).includes('--json');
   let options: CopyOptions & { mode: CopyMode };
   let source: FilePath;
@@ -232,7 +244,7 @@ export async function main(proc: Proc): Promise<number> {
     // An operand whose bytes are not UTF-8 goes to the engine as those bytes.
     [source, dest] = (program.args as [string, string]).map((arg) => raw.get(arg)?.shift() ?? arg) as [FilePath, FilePath];
   } catch (err) {
-    if (err instanceof CommanderError) {
+    if (err instanceof commander.CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
       if (jsonWanted) {
         const message = err.message.replace(/^error: /, '');
