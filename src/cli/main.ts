@@ -19,6 +19,8 @@ export interface Proc {
   cmdline?: Buffer;
   on?(event: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
   off?(event: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
+  pid?: number;
+  kill?(pid: number, signal: NodeJS.Signals): unknown;
 }
 
 interface ParsedOptions {
@@ -221,6 +223,11 @@ async function painter(color: boolean): Promise<Painter> {
 
 /** Run tscp with `proc.argv`; resolves with the exit status (the caller sets it). */
 export async function main(proc: Proc): Promise<number> {
+  // A terminal that went away (SIGHUP) makes writes to it fail with EIO: that must not
+  // become an uncaught exception that kills tscp before it removes its temporary file.
+  const ignoreWriteErrors = () => undefined;
+  proc.stdout.on?.('error', ignoreWriteErrors);
+  proc.stderr.on?.('error', ignoreWriteErrors);
   const args = normalizeArgs(proc.argv.slice(2));
   // `tscp --version` answers before loading anything else (start-up is all it costs).
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
@@ -307,10 +314,22 @@ export async function main(proc: Proc): Promise<number> {
       const after = err.bytesCopied > 0 ? ` after ${err.bytesCopied} bytes` : '';
       proc.stderr.write(`${paint.error('tscp:')} ${err.message}${after}\n`);
     }
+    if (caught === 'SIGHUP') hangUp(proc, onSignal);
     return exitCode;
   } finally {
     for (const s of HANDLED_SIGNALS) proc.off?.(s, onSignal);
   }
+}
+
+/**
+ * After a hang-up, the cleanup done, die by SIGHUP itself (the shell still sees 129): Node
+ * 20 aborts when it exits normally after its terminal is gone, trying to restore the
+ * terminal's settings (nodejs/node#51519).
+ */
+function hangUp(proc: Proc, handler: (signal: NodeJS.Signals) => void): void {
+  if (proc.kill === undefined || proc.pid === undefined) return;
+  for (const s of HANDLED_SIGNALS) proc.off?.(s, handler);
+  proc.kill(proc.pid, 'SIGHUP');
 }
 
 /** The --json document (schema version 1; documented in README.md and tscp(1)). */

@@ -1,0 +1,260 @@
+/**
+ * Packaging, end to end: package.json's bin, man, files and exports; `npm pack` ships only
+ * the whitelist (no tests); the tarball installs globally (`npm install -g --prefix`) with a
+ * working `tscp` from any directory and its man page in share/man/man1; a TypeScript project
+ * can `import { copy } from 'tscp'` with types (strict, the shipped .d.ts type-checked); `npx
+ * --package TARBALL tscp` works. And start-up stays lean: --version and --help load neither
+ * koffi (native code) nor chalk nor cli-progress, and a plain copy with stderr not a terminal
+ * loads neither chalk nor cli-progress.
+ *
+ * npm installs take the dependencies from the npm cache or the registry, so these tests get
+ * generous timeouts.
+ */
+import t from 'tap';
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { BIN, ROOT, scratchDir, sha256, writeRandom } from '../helpers/fs.js';
+
+const NPM_TIMEOUT = 300_000;
+const TSC = path.join(ROOT, 'node_modules', '.bin', 'tsc');
+
+interface Pkg {
+  name: string;
+  version: string;
+  bin?: Record<string, string> | string;
+  man?: string[] | string;
+  files?: string[];
+  exports?: Record<string, unknown>;
+  types?: string;
+}
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Pkg;
+
+/** The environment without tap's colour settings and npm's per-run variables. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k === 'NODE_OPTIONS' || k === 'FORCE_COLOR' || k === 'NO_COLOR' || k.startsWith('TAP') || /^npm_/i.test(k)) continue;
+    env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run cmd without NODE_OPTIONS: tap's process tracker adds its loader there for every child
+ * it spawns, and the start-up checks must see only what tscp itself loads.
+ */
+function sh(cmd: string, args: string[], options: SpawnSyncOptions = {}): Run {
+  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', cmd, ...args], { encoding: 'utf8', timeout: NPM_TIMEOUT, ...options, env: options.env ?? cleanEnv() });
+  return { status: r.status, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? (r.error ? String(r.error) : '')) };
+}
+
+function npm(args: string[], cwd: string): Run {
+  return sh('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd });
+}
+
+t.test('package.json: bin, man, files whitelist, exports with types', async (t) => {
+  const bin = typeof pkg.bin === 'string' ? { [pkg.name]: pkg.bin } : (pkg.bin ?? {});
+  t.ok(bin.tscp, 'bin.tscp is set');
+  if (bin.tscp) {
+    const file = path.join(ROOT, bin.tscp);
+    t.ok(fs.existsSync(file), `${bin.tscp} exists`);
+    t.match(fs.readFileSync(file, 'utf8'), /^#!\/usr\/bin\/env node\n/, `${bin.tscp} starts with a node shebang`);
+  }
+  t.same(pkg.man, ['./man/tscp.1'], 'man: ["./man/tscp.1"]');
+  t.same([...(pkg.files ?? [])].sort(), ['LICENSE', 'README.md', 'bin', 'dist', 'man'].sort(), 'files: bin, dist, man, README.md, LICENSE');
+  t.notOk((pkg.files ?? []).some((f) => /test/.test(f)), 'files lists no tests');
+  const dot = (pkg.exports?.['.'] ?? {}) as Record<string, string>;
+  t.ok(dot.types, `exports["."].types is set (${dot.types})`);
+  t.ok(dot.import ?? dot.default, 'exports["."] has an import (or default) target');
+  const keys = Object.keys(dot);
+  t.equal(keys[0], 'types', 'exports["."].types comes first (TypeScript reads the conditions in order)');
+  for (const f of [dot.types, dot.import ?? dot.default, pkg.types].filter(Boolean) as string[]) {
+    t.ok(fs.existsSync(path.join(ROOT, f)), `${f} exists (built)`);
+  }
+});
+
+t.test('the packed tarball: installs and works globally, as a library with types, and with npx', { timeout: 900_000 }, async (t) => {
+  const scratch = scratchDir(t);
+  // --ignore-scripts: pack the dist/ this test run built (npm test builds first) instead of
+  // rebuilding dist/ under the feet of other tests running at the same time.
+  const packed = npm(['pack', '--ignore-scripts', '--pack-destination', scratch, '--json'], ROOT);
+  t.equal(packed.status, 0, `npm pack exits 0 ${packed.stderr}`);
+  let tarball = '';
+  try {
+    const info = JSON.parse(packed.stdout) as { filename: string }[];
+    tarball = path.join(scratch, path.basename(info[0]!.filename));
+  } catch {
+    t.fail(`npm pack --json printed no JSON: ${packed.stdout}`);
+    return;
+  }
+  t.ok(fs.existsSync(tarball), `the tarball is there: ${path.basename(tarball)}`);
+
+  await t.test('the tarball holds the whitelist only, no tests', async (t) => {
+    const list = sh('tar', ['-tzf', tarball]);
+    t.equal(list.status, 0, 'tar -tzf exits 0');
+    const entries = list.stdout.split('\n').filter(Boolean);
+    const allowed = /^package\/(package\.json|README\.md|LICENSE|bin\/.+|dist\/.+|man\/.+)$/;
+    t.same(entries.filter((e) => !allowed.test(e)), [], 'nothing outside package.json, README.md, LICENSE, bin/, dist/, man/');
+    t.same(entries.filter((e) => /(^|\/)(test|tests|__tests__)\/|\.test\.[cm]?[jt]s$/.test(e)), [], 'no test files');
+    t.same(entries.filter((e) => /\.ts$/.test(e) && !/\.d\.ts$/.test(e)), [], 'no TypeScript sources');
+    for (const need of ['package/package.json', 'package/README.md', 'package/LICENSE', 'package/bin/tscp.js', 'package/man/tscp.1', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/cli/main.js']) {
+      t.ok(entries.includes(need), `${need} is in the tarball`);
+    }
+  });
+
+  const src = path.join(scratch, 'src.bin');
+  writeRandom(src, 3 * 1024 * 1024 + 17);
+
+  await t.test('npm install -g --prefix DIR: tscp works from any directory, man page installed', { timeout: NPM_TIMEOUT + 60_000 }, async (t) => {
+    const prefix = path.join(scratch, 'prefix');
+    const install = npm(['install', '-g', '--prefix', prefix, tarball], scratch);
+    t.equal(install.status, 0, `npm install -g exits 0 ${install.stderr}`);
+    const exe = path.join(prefix, 'bin', 'tscp');
+    t.ok(fs.existsSync(exe), 'DIR/bin/tscp exists');
+    const dest = path.join(scratch, 'global-copy.bin');
+    const r = sh(exe, [src, dest], { cwd: '/' });
+    t.equal(r.status, 0, `DIR/bin/tscp SRC DST exits 0 from cwd=/ ${r.stderr}`);
+    t.equal(r.stderr, '', 'nothing on stderr');
+    t.ok(fs.existsSync(dest) && sha256(dest) === sha256(src), 'DEST is an exact copy');
+    const v = sh(exe, ['--version'], { cwd: '/' });
+    t.equal(v.stdout.trim(), pkg.version, `--version prints ${pkg.version}`);
+    const manPage = path.join(prefix, 'share', 'man', 'man1', 'tscp.1');
+    t.ok(fs.existsSync(manPage), 'DIR/share/man/man1/tscp.1 exists');
+    const man = sh('man', ['-M', path.join(prefix, 'share', 'man'), 'tscp'], { env: cleanEnv({ MANPAGER: 'cat', PAGER: 'cat', MANWIDTH: '80' }) });
+    t.match(man.stdout, /tscp\s+-\s+copy\s+a\s+file/, 'man -M DIR/share/man tscp finds and renders the page');
+  });
+
+  await t.test("a TypeScript project: import { copy } from 'tscp' with types", { timeout: NPM_TIMEOUT + 120_000 }, async (t) => {
+    const project = path.join(scratch, 'consumer');
+    fs.mkdirSync(project);
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }, null, 2));
+    const install = npm(['install', tarball], project);
+    t.equal(install.status, 0, `npm install TARBALL exits 0 ${install.stderr}`);
+    fs.writeFileSync(
+      path.join(project, 'index.ts'),
+      `import { copy, CopyError, type CopyResult, type CopyOptions, type CopyMode } from 'tscp';
+
+const [src, dst] = process.argv.slice(2) as [string, string];
+const mode: CopyMode = 'auto';
+const options: CopyOptions = { mode };
+const result: CopyResult = await copy(src, dst, options);
+const moved: number = result.bytes.reflinked + result.bytes.copyFileRange + result.bytes.sendfile + result.bytes.readWrite + result.bytes.holes;
+const errnos: string[] = result.fallbacks.map((f) => f.errno);
+// @ts-expect-error the modes are a union of literals, not any string
+const wrong: CopyOptions = { mode: 'sideways' };
+void wrong;
+let code: string | undefined;
+try {
+  await copy(src + '.missing', dst + '.never', {});
+} catch (err) {
+  if (err instanceof CopyError) code = err.code;
+}
+console.log(JSON.stringify({ totalBytes: result.totalBytes, moved, dest: result.dest, errnos, code }));
+`,
+    );
+    const tsc = sh(
+      TSC,
+      ['--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--strict', '--noEmit', 'false', '--types', 'node', '--typeRoots', path.join(ROOT, 'node_modules', '@types'), 'index.ts'],
+      { cwd: project },
+    );
+    t.equal(tsc.status, 0, `tsc --strict compiles it against the shipped types (no skipLibCheck):\n${tsc.stdout}${tsc.stderr}`);
+    if (tsc.status !== 0) return;
+    const dest = path.join(scratch, 'lib-copy.bin');
+    const r = sh(process.execPath, ['index.js', src, dest], { cwd: project });
+    t.equal(r.status, 0, `node index.js exits 0 ${r.stderr}`);
+    let out: { totalBytes?: number; moved?: number; dest?: string; code?: string } = {};
+    try {
+      out = JSON.parse(r.stdout) as typeof out;
+    } catch {
+      t.fail(`index.js printed: ${r.stdout}`);
+    }
+    t.equal(out.totalBytes, fs.statSync(src).size, 'copy() resolved with the CopyResult');
+    t.equal(out.moved, out.totalBytes, 'bytes by method add up');
+    t.equal(out.dest, dest, 'result.dest');
+    t.equal(out.code, 'ENOENT', 'a failure rejects with a CopyError carrying the errno');
+    t.ok(fs.existsSync(dest) && sha256(dest) === sha256(src), 'the library made an exact copy');
+  });
+
+  await t.test('npx --package TARBALL tscp SRC DST', { timeout: NPM_TIMEOUT + 60_000 }, async (t) => {
+    const dest = path.join(scratch, 'npx-copy.bin');
+    const r = sh('npx', ['--yes', '--package', tarball, 'tscp', src, dest], { cwd: scratch });
+    t.equal(r.status, 0, `npx exits 0 ${r.stderr}`);
+    t.ok(fs.existsSync(dest) && sha256(dest) === sha256(src), 'DEST is an exact copy');
+  });
+});
+
+t.test('start-up stays lean: what each kind of run loads', async (t) => {
+  const scratch = scratchDir(t);
+  const log = path.join(scratch, 'loaded.log');
+  // ESM imports (chalk, and packages imported from ESM) go through a resolve hook; CommonJS
+  // require() calls (koffi's and cli-progress's own) through Module._load. Both are logged.
+  fs.writeFileSync(
+    path.join(scratch, 'hooks.mjs'),
+    `import fs from 'node:fs';
+let log;
+export function initialize(data) { log = data.log; }
+export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context);
+  fs.appendFileSync(log, 'esm ' + specifier + ' ' + r.url + '\\n');
+  return r;
+}
+`,
+  );
+  fs.writeFileSync(
+    path.join(scratch, 'preload.mjs'),
+    `import { register, createRequire } from 'node:module';
+import fs from 'node:fs';
+const log = process.env.TSCP_LOAD_LOG;
+register(new URL('./hooks.mjs', import.meta.url), { data: { log } });
+const Module = createRequire(import.meta.url)('node:module');
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  fs.appendFileSync(log, 'cjs ' + request + '\\n');
+  return load.call(this, request, ...rest);
+};
+`,
+  );
+  const preload = pathToFileURL(path.join(scratch, 'preload.mjs')).href;
+  const src = path.join(scratch, 'src');
+  writeRandom(src, 64 * 1024);
+
+  function loaded(args: string[], env: Record<string, string> = {}): { status: number | null; stderr: string; has: (name: string) => boolean; log: string } {
+    fs.writeFileSync(log, '');
+    const r = sh(process.execPath, ['--import', preload, BIN, ...args], { env: cleanEnv({ TSCP_LOAD_LOG: log, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+    const text = fs.readFileSync(log, 'utf8');
+    const has = (name: string) => new RegExp(`(^(esm|cjs) ${name}(/|\\s|$))|/node_modules/${name}/`, 'm').test(text);
+    return { status: r.status, stderr: r.stderr, has, log: text };
+  }
+
+  const version = loaded(['--version']);
+  t.equal(version.status, 0, '--version exits 0');
+  // --version answers before loading even commander.
+  for (const name of ['commander', 'koffi', 'chalk', 'cli-progress']) t.notOk(version.has(name), `--version does not load ${name}`);
+
+  const help = loaded(['--help']);
+  t.equal(help.status, 0, '--help exits 0');
+  t.ok(help.has('commander'), 'the hooks see what is loaded (--help loads commander)');
+  for (const name of ['koffi', 'chalk', 'cli-progress']) t.notOk(help.has(name), `--help does not load ${name}`);
+
+  const plain = loaded([src, path.join(scratch, 'plain-copy')]);
+  t.equal(plain.status, 0, `a plain copy exits 0 ${plain.stderr}`);
+  t.ok(plain.has('koffi'), 'a copy loads koffi (the hooks see native code being loaded)');
+  for (const name of ['chalk', 'cli-progress']) t.notOk(plain.has(name), `a plain copy with stderr not a terminal does not load ${name}`);
+
+  const failed = loaded([path.join(scratch, 'missing'), path.join(scratch, 'never')]);
+  t.equal(failed.status, 1, 'a failed copy exits 1');
+  for (const name of ['chalk', 'cli-progress']) t.notOk(failed.has(name), `a failed copy with stderr not a terminal does not load ${name}`);
+
+  const forced = loaded(['--progress', src, path.join(scratch, 'forced-copy')], { FORCE_COLOR: '1' });
+  t.equal(forced.status, 0, '--progress with FORCE_COLOR=1 exits 0');
+  t.ok(forced.has('chalk'), 'with FORCE_COLOR=1 chalk is loaded (the hooks can see it)');
+  t.ok(forced.has('cli-progress'), 'with --progress cli-progress is loaded (the hooks can see it)');
+});
