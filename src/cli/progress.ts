@@ -4,7 +4,7 @@
  * flashes a bar. It redraws from cli-progress's own timer, which runs because the engine
  * gives the event loop a turn between bounded chunks.
  */
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
 import type { CopyMode, Method, Reporter } from '../copy/index.js';
 import { formatBytes } from './size.js';
 
@@ -47,13 +47,20 @@ export class ProgressReporter implements Reporter {
   private done = 0;
   private currentMethod = '';
   private startedAt = 0;
+  private stopped = false;
 
   constructor(private readonly options: ProgressOptions) {}
 
   start(info: { totalBytes: number | null; mode: CopyMode }): void {
     this.total = info.totalBytes;
     this.startedAt = performance.now();
-    this.timer = setTimeout(() => this.show(), this.options.delayMs ?? PROGRESS_DELAY_MS);
+    // cli-progress is loaded only when the bar is due: a quick copy never pays its ~20 ms.
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void import('cli-progress').then((m) => {
+        if (!this.stopped) this.show(m.default);
+      });
+    }, this.options.delayMs ?? PROGRESS_DELAY_MS);
     this.timer.unref();
   }
 
@@ -69,6 +76,7 @@ export class ProgressReporter implements Reporter {
 
   /** Remove the bar (success or failure): nothing half-drawn stays above the next line. */
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.bar) {
@@ -82,8 +90,7 @@ export class ProgressReporter implements Reporter {
     return { method: this.currentMethod, rate: seconds > 0 ? this.done / seconds : 0 };
   }
 
-  private show(): void {
-    this.timer = undefined;
+  private show(lib: typeof cliProgress): void {
     const paint = this.options.paint ?? ((s: string) => s);
     const format = (_o: cliProgress.Options, params: cliProgress.Params, payload: Payload): string => {
       const total = this.total;
@@ -96,7 +103,7 @@ export class ProgressReporter implements Reporter {
       const parts = [payload.method.padEnd(10), total ? `${bar} ${String(pct).padStart(3)}%` : '', amount, `${formatBytes(payload.rate)}/s`, total ? `ETA ${eta}` : ''];
       return parts.filter(Boolean).join('  ');
     };
-    this.bar = new cliProgress.SingleBar({
+    this.bar = new lib.SingleBar({
       stream: this.options.stream,
       format,
       fps: 10,
