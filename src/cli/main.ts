@@ -346,6 +346,7 @@ export interface JsonReport {
   bytes: CopyResult['bytes'] | null;
   fallbacks: CopyResult['fallbacks'];
   sharedBytes: number | null;
+  inPlace: boolean | null;
   durationMs: number | null;
   error: null | { kind: string; code: string | null; message: string; bytesCopied: number };
 }
@@ -367,6 +368,7 @@ function successReport(r: CopyResult): JsonReport {
     bytes: r.bytes,
     fallbacks: r.fallbacks,
     sharedBytes: r.sharedBytes,
+    inPlace: r.inPlace,
     durationMs: Math.round(r.durationMs * 1000) / 1000,
     error: null,
   };
@@ -390,6 +392,7 @@ function failureReport(err: CopyError, options: CopyOptions & { mode: CopyMode }
     bytes: err.bytes ?? null,
     fallbacks: err.fallbacks,
     sharedBytes: null,
+    inPlace: null,
     durationMs: null,
     error: { kind: err.kind, code: err.code ?? null, message: err.message, bytesCopied: err.bytesCopied },
   };
@@ -408,6 +411,7 @@ function usageReport(message: string): JsonReport {
     bytes: null,
     fallbacks: [],
     sharedBytes: null,
+    inPlace: null,
     durationMs: null,
     error: { kind: 'usage', code: null, message, bytesCopied: 0 },
   };
