@@ -314,7 +314,7 @@ export async function main(proc: Proc): Promise<number> {
       const after = err.bytesCopied > 0 ? ` after ${err.bytesCopied} bytes` : '';
       proc.stderr.write(`${paint.error('tscp:')} ${err.message}${after}\n`);
     }
-    if (caught === 'SIGHUP') hangUp(proc, onSignal);
+    if (caught === 'SIGHUP' && (proc.stdout.isTTY || proc.stderr.isTTY)) hangUp(proc, onSignal);
     return exitCode;
   } finally {
     for (const s of HANDLED_SIGNALS) proc.off?.(s, onSignal);
@@ -322,9 +322,10 @@ export async function main(proc: Proc): Promise<number> {
 }
 
 /**
- * After a hang-up, the cleanup done, die by SIGHUP itself (the shell still sees 129): Node
- * 20 aborts when it exits normally after its terminal is gone, trying to restore the
- * terminal's settings (nodejs/node#51519).
+ * After a hang-up of the terminal tscp writes to, the cleanup done, die by SIGHUP itself
+ * (the shell still sees 129): Node 20 aborts when it exits normally after its terminal is
+ * gone, trying to restore the terminal's settings (nodejs/node#51519). Without a terminal
+ * there is nothing to restore, and tscp exits 129 normally.
  */
 function hangUp(proc: Proc, handler: (signal: NodeJS.Signals) => void): void {
   if (proc.kill === undefined || proc.pid === undefined) return;

@@ -1214,8 +1214,8 @@ t.test('only DEST and its temporary file are written; the temp file is opened O_
 t.test('a symlink planted at the temporary file\'s name is never followed', async (t) => {
   const dir = caseDir(t, 'ext4', 'planted');
   if (!dir) return;
-  // Make the "random" part of the name predictable: the preload fixes crypto.randomBytes
-  // (and the ESM named export copy.ts imports) to return 0xab bytes.
+  // Make the "random" part of the name predictable: the preload fixes Web Crypto's
+  // getRandomValues (what copy.ts uses) and crypto.randomBytes to return 0xab bytes.
   const tools = scratchDir(t);
   const preload = path.join(tools, 'fixed-random.cjs');
   fs.writeFileSync(
@@ -1223,6 +1223,7 @@ t.test('a symlink planted at the temporary file\'s name is never followed', asyn
     `const crypto = require('node:crypto');
 crypto.randomBytes = (n, cb) => { const b = Buffer.alloc(n, 0xab); if (cb) { cb(null, b); return undefined; } return b; };
 require('node:module').syncBuiltinESMExports();
+globalThis.crypto.getRandomValues = (a) => { a.fill(0xab); return a; };
 `,
   );
   const env = { NODE_OPTIONS: `--require ${preload}` };
