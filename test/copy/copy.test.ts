@@ -13,22 +13,11 @@ import path from 'node:path';
 import { TEMP_PREFIX, copy } from '../../src/copy/copy.js';
 import { CopyError } from '../../src/copy/errors.js';
 import type { CopyOptions, CopyResult, Fallback, Method } from '../../src/copy/types.js';
-import { FILE_DEDUPE_RANGE_DIFFERS, SEEK_DATA, SysError, errnoNumber, linuxSys, type Sys } from '../../src/sys/index.js';
+import { FILE_DEDUPE_RANGE_DIFFERS, SEEK_DATA, SysError, linuxSys, type Sys } from '../../src/sys/index.js';
+import { KiB, MiB, capped, rejection, sysError, type Teardown } from '../helpers/faults.js';
 
-const KiB = 1024;
-const MiB = 1024 * 1024;
 const CHUNK = 64 * KiB;
 const SIZE = 256 * KiB;
-
-interface Teardown {
-  teardown(fn: () => void): void;
-}
-
-function sysError(code: string, syscall: string): SysError {
-  const n = errnoNumber(code);
-  if (n === undefined) throw new Error(`unknown errno ${code}`);
-  return new SysError(n, syscall);
-}
 
 function scratch(t: Teardown): string {
   const dir = fs.mkdtempSync(path.join('/var/tmp', 'tscp-unit-copy-'));
@@ -55,20 +44,6 @@ function setup(t: Teardown, data: Buffer = randomBytes(SIZE), old?: Buffer): Set
 
 function temps(dir: string): string[] {
   return fs.readdirSync(dir).filter((n) => n.startsWith(TEMP_PREFIX));
-}
-
-async function rejection(p: Promise<unknown>): Promise<CopyError | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return err as CopyError;
-  }
-  return undefined;
-}
-
-/** copy_file_range moving at most `max` bytes per call. */
-function capped(max: number): Sys['copyFileRange'] {
-  return (fdIn, offIn, fdOut, offOut, len) => linuxSys.copyFileRange(fdIn, offIn, fdOut, offOut, Math.min(len, max));
 }
 
 /** copy_file_range failing with `code` on call number `n`, moving CHUNK per call before. */

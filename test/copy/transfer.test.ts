@@ -11,23 +11,12 @@ import path from 'node:path';
 import { CopyError } from '../../src/copy/errors.js';
 import { CANNOT_USE_METHOD_HERE, READ_WRITE_BUFFER_BYTES, Transfer, type TransferContext } from '../../src/copy/transfer.js';
 import type { Fallback, Method } from '../../src/copy/types.js';
-import { SEEK_DATA, SysError, errnoNumber, linuxSys, type Sys } from '../../src/sys/index.js';
+import { SEEK_DATA, SysError, linuxSys, type Sys } from '../../src/sys/index.js';
+import { KiB, MiB, capped, rejection, sysError, type Teardown } from '../helpers/faults.js';
 
-const KiB = 1024;
-const MiB = 1024 * 1024;
 /** Bytes per call when a test caps copy_file_range: several chunks in a small file. */
 const CHUNK = 64 * KiB;
 const SIZE = 256 * KiB;
-
-interface Teardown {
-  teardown(fn: () => void): void;
-}
-
-function sysError(code: string, syscall: string): SysError {
-  const n = errnoNumber(code);
-  if (n === undefined) throw new Error(`unknown errno ${code}`);
-  return new SysError(n, syscall);
-}
 
 interface Files {
   dir: string;
@@ -67,21 +56,6 @@ function transfer(f: Files, sys: Sys, extra: Partial<TransferContext> = {}): Tra
 /** Copy all of SOURCE to offset 0 of DEST. */
 function copyAll(tr: Transfer, f: Files): Promise<void> {
   return tr.copySparse({ srcOffset: 0, dstOffset: 0, length: f.data.length }, fs.fstatSync(f.dstFd).size);
-}
-
-/** The error a promise rejects with, or undefined if it resolves. */
-async function rejection(p: Promise<unknown>): Promise<CopyError | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return err as CopyError;
-  }
-  return undefined;
-}
-
-/** copy_file_range moving at most `max` bytes per call, as the kernel may. */
-function capped(max: number, base: Sys = linuxSys): Sys['copyFileRange'] {
-  return (fdIn, offIn, fdOut, offOut, len) => base.copyFileRange(fdIn, offIn, fdOut, offOut, Math.min(len, max));
 }
 
 interface Asserts {

@@ -31,11 +31,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, mayRun, mountFs, scratchDir, sha256, tscp, writeRandom, writeSparse, type RunResult } from '../helpers/fs.js';
+import { BIN, mayRun, mountFs, scratchDir, sha256, tscp, writeRandom, writeSparse, type RunResult, TEMP_PREFIX, allocated, tempAllocated, temps } from '../helpers/fs.js';
 
 const K = 1024;
 const M = 1024 * K;
-const TEMP_PREFIX = '.tscp-';
 const NOBODY = 65534;
 /** Size of the SOURCE of the slow copies watched from outside. */
 const SLOW = 512 * M;
@@ -157,34 +156,11 @@ async function waitFor(pred: () => boolean, timeoutMs = 120_000): Promise<boolea
 // ---------------------------------------------------------------------------------------
 // Witnesses
 
-function temps(dir: string): string[] {
-  return fs.readdirSync(dir).filter((f) => f.startsWith(TEMP_PREFIX));
-}
 
 function noTemps(t: Test, dir: string, what: string): void {
   t.same(temps(dir), [], `${what}: no temporary file left`);
 }
 
-/** Allocated bytes of the biggest temporary file in `dir` (0 if none). */
-function tempAllocated(dir: string): number {
-  let most = 0;
-  for (const f of temps(dir)) {
-    try {
-      most = Math.max(most, fs.statSync(path.join(dir, f)).blocks * 512);
-    } catch {
-      // Renamed or removed between readdir and stat.
-    }
-  }
-  return most;
-}
-
-function allocated(file: string): number {
-  try {
-    return fs.statSync(file).blocks * 512;
-  } catch {
-    return 0;
-  }
-}
 
 interface Snapshot {
   sha: string;

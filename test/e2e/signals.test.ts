@@ -28,7 +28,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, mountFs, sha256, writeRandom } from '../helpers/fs.js';
+import { BIN, mountFs, sha256, writeRandom, TEMP_PREFIX, allocated, tempAllocated, temps } from '../helpers/fs.js';
 
 const M = 1024 * 1024;
 const G = 1024 * M;
@@ -37,7 +37,6 @@ const BIG = 3 * G;
 const UNDER_WAY = 64 * M;
 /** How long after the signal tscp may take to exit, for whole-file copies. */
 const STOP_WITHIN_MS = 500;
-const TEMP_PREFIX = '.tscp-';
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -104,30 +103,7 @@ async function waitFor(pred: () => boolean, timeoutMs = 120_000): Promise<boolea
   return pred();
 }
 
-function temps(dir: string): string[] {
-  return fs.readdirSync(dir).filter((f) => f.startsWith(TEMP_PREFIX));
-}
 
-/** Allocated bytes of the biggest temporary file in `dir` (0 if none). */
-function tempAllocated(dir: string): number {
-  let most = 0;
-  for (const f of temps(dir)) {
-    try {
-      most = Math.max(most, fs.statSync(path.join(dir, f)).blocks * 512);
-    } catch {
-      // Renamed or removed between readdir and stat.
-    }
-  }
-  return most;
-}
-
-function allocated(file: string): number {
-  try {
-    return fs.statSync(file).blocks * 512;
-  } catch {
-    return 0;
-  }
-}
 
 interface Snapshot {
   sha: string;

@@ -178,3 +178,34 @@ export function scratchDir(t: TapLike): string {
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/** Prefix of tscp's temporary files (src/copy/copy.ts TEMP_PREFIX), written out so a renamed
+ * constant in the source cannot make these tests look for the wrong name. */
+export const TEMP_PREFIX = '.tscp-';
+
+/** tscp's temporary files in `dir`. */
+export function temps(dir: string): string[] {
+  return fs.readdirSync(dir).filter((f) => f.startsWith(TEMP_PREFIX));
+}
+
+/** Allocated bytes of the biggest temporary file in `dir` (0 if none). */
+export function tempAllocated(dir: string): number {
+  let most = 0;
+  for (const f of temps(dir)) {
+    try {
+      most = Math.max(most, fs.statSync(path.join(dir, f)).blocks * 512);
+    } catch {
+      // Renamed or removed between readdir and stat.
+    }
+  }
+  return most;
+}
+
+/** Allocated bytes of `file`, 0 if it does not exist. */
+export function allocated(file: string): number {
+  try {
+    return fs.statSync(file).blocks * 512;
+  } catch {
+    return 0;
+  }
+}
