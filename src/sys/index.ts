@@ -27,7 +27,17 @@ export interface FileStat {
   isFile: boolean;
   isDirectory: boolean;
   isSymbolicLink: boolean;
+  /** Number of hard links. */
+  nlink: number;
+  /** Device number of a character or block device. */
+  rdev: number;
+  /** Access and modification times in nanoseconds since the epoch (exact, unlike a Number of ms). */
+  atimeNs: bigint;
+  mtimeNs: bigint;
 }
+
+/** Where a metadata call acts: an open file descriptor, or a path (never followed if a symlink). */
+export type FileRef = number | SysPath;
 
 /** One extent as FS_IOC_FIEMAP reports it. */
 export interface Extent {
@@ -93,7 +103,44 @@ export interface Sys {
   realpath<P extends SysPath>(path: P): P;
   /** statfs(2) f_type of the filesystem holding `path`. */
   fsType(path: SysPath): number;
+
+  // Calls the tree copy makes (creating entries and carrying their metadata).
+  /** readdir(3) of a whole directory: the names (no `.` or `..`), as bytes. */
+  readdir(path: SysPath): Buffer[];
+  /** mkdir(2). */
+  mkdir(path: SysPath, mode: number): void;
+  /** symlink(2): a link at `path` whose target is exactly `target`'s bytes. */
+  symlink(target: SysPath, path: SysPath): void;
+  /** readlink(2), as bytes. */
+  readlink(path: SysPath): Buffer;
+  /** link(2): a new name for an existing file (symlinks not followed). */
+  link(existing: SysPath, path: SysPath): void;
+  /** linkat(2) of an open file (an O_TMPFILE file gets its first name so). EEXIST if `path` exists. */
+  linkFd(fd: number, path: SysPath): void;
+  /** mknodat(2): a FIFO, character or block device (`mode` holds the type bits). */
+  mknod(path: SysPath, mode: number, rdev: number): void;
+  /** lchown(2): symlinks are not followed. */
+  lchown(path: SysPath, uid: number, gid: number): void;
+  /** chmod(2). */
+  chmod(path: SysPath, mode: number): void;
+  /** utimensat(2) with nanoseconds; a path is not followed if it is a symlink. */
+  setTimes(file: FileRef, atimeNs: bigint, mtimeNs: bigint): void;
+  /** flistxattr(2) / llistxattr(2): the names of a file's extended attributes. */
+  listXattrs(file: FileRef): string[];
+  /** fgetxattr(2) / lgetxattr(2). */
+  getXattr(file: FileRef, name: string): Buffer;
+  /** fsetxattr(2) / lsetxattr(2). */
+  setXattr(file: FileRef, name: string, value: Buffer): void;
 }
+
+/**
+ * open(2) flag for an unnamed file in a directory (O_TMPFILE, which includes O_DIRECTORY):
+ * nothing appears in the directory until linkFd() names it, and a crash leaves nothing.
+ */
+export const O_TMPFILE = 0o20000000 | 0o200000;
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const AT_SYMLINK_FOLLOW = 0x400;
 
 export const SEEK_SET = 0;
 export const SEEK_DATA = 3;
@@ -114,20 +161,66 @@ function check(ret: number, syscall: string): number {
   return ret;
 }
 
-function toStat(s: fs.Stats): FileStat {
+function toStat(s: fs.BigIntStats): FileStat {
   return {
-    dev: s.dev,
-    ino: s.ino,
-    mode: s.mode,
-    uid: s.uid,
-    gid: s.gid,
-    size: s.size,
-    blocks: s.blocks,
-    blksize: s.blksize,
+    dev: Number(s.dev),
+    ino: Number(s.ino),
+    mode: Number(s.mode),
+    uid: Number(s.uid),
+    gid: Number(s.gid),
+    size: Number(s.size),
+    blocks: Number(s.blocks),
+    blksize: Number(s.blksize),
     isFile: s.isFile(),
     isDirectory: s.isDirectory(),
     isSymbolicLink: s.isSymbolicLink(),
+    nlink: Number(s.nlink),
+    rdev: Number(s.rdev),
+    atimeNs: s.atimeNs,
+    mtimeNs: s.mtimeNs,
   };
+}
+
+/** A path as the C library takes it: its bytes and a terminating NUL. */
+function cPath(p: SysPath): Buffer {
+  const bytes = typeof p === 'string' ? Buffer.from(p) : p;
+  const out = Buffer.allocUnsafe(bytes.length + 1);
+  bytes.copy(out);
+  out[bytes.length] = 0;
+  return out;
+}
+
+/** Two struct timespec {int64 tv_sec; long tv_nsec} for utimensat(2). */
+function timespecs(atimeNs: bigint, mtimeNs: bigint): Buffer {
+  const buf = Buffer.alloc(32);
+  const NS = 1_000_000_000n;
+  // Floor division, so times before 1970 keep a tv_nsec in [0, 1e9).
+  const put = (ns: bigint, at: number) => {
+    let sec = ns / NS;
+    let nsec = ns % NS;
+    if (nsec < 0n) {
+      sec -= 1n;
+      nsec += NS;
+    }
+    buf.writeBigInt64LE(sec, at);
+    buf.writeBigInt64LE(nsec, at + 8);
+  };
+  put(atimeNs, 0);
+  put(mtimeNs, 16);
+  return buf;
+}
+
+/** Call a *xattr function twice: once for the size, once for the bytes (again if it grew). */
+function xattrBytes(call: (buf: Buffer | null, size: number) => number, syscall: string): Buffer {
+  for (;;) {
+    const size = check(call(null, 0), syscall);
+    if (size === 0) return Buffer.alloc(0);
+    const buf = Buffer.allocUnsafe(size);
+    const got = call(buf, size);
+    if (got >= 0) return buf.subarray(0, got);
+    const errno = libc().errno();
+    if (errno !== 34 /* ERANGE: it grew in between */) throw new SysError(errno, syscall);
+  }
 }
 
 /** Call a node:fs function, turning its error into a SysError. */
@@ -143,9 +236,11 @@ function nodeCall<T>(syscall: string, path: SysPath | undefined, fn: () => T): T
 export const linuxSys: Sys = {
   open: (path, flags, mode = 0o666) => nodeCall('open', path, () => fs.openSync(path, flags, mode)),
   close: (fd) => nodeCall('close', undefined, () => fs.closeSync(fd)),
-  fstat: (fd) => nodeCall('fstat', undefined, () => toStat(fs.fstatSync(fd))),
+  fstat: (fd) => nodeCall('fstat', undefined, () => toStat(fs.fstatSync(fd, { bigint: true }))),
   stat: (path, follow = true) =>
-    nodeCall(follow ? 'stat' : 'lstat', path, () => toStat(follow ? fs.statSync(path) : fs.lstatSync(path))),
+    nodeCall(follow ? 'stat' : 'lstat', path, () =>
+      toStat(follow ? fs.statSync(path, { bigint: true }) : fs.lstatSync(path, { bigint: true })),
+    ),
 
   copyFileRange(fdIn, offIn, fdOut, offOut, len) {
     const c = libc();
@@ -246,4 +341,49 @@ export const linuxSys: Sys = {
   realpath: <P extends SysPath>(path: P): P =>
     nodeCall('realpath', path, () => (typeof path === 'string' ? fs.realpathSync(path) : fs.realpathSync(path, { encoding: 'buffer' })) as P),
   fsType: (path) => nodeCall('statfs', path, () => fs.statfsSync(path).type),
+
+  readdir: (path) => nodeCall('readdir', path, () => fs.readdirSync(path, { encoding: 'buffer' })),
+  mkdir: (path, mode) => nodeCall('mkdir', path, () => void fs.mkdirSync(path, { mode })),
+  symlink: (target, path) => nodeCall('symlink', path, () => fs.symlinkSync(target, path)),
+  readlink: (path) => nodeCall('readlink', path, () => fs.readlinkSync(path, { encoding: 'buffer' })),
+  link: (existing, path) => nodeCall('link', path, () => fs.linkSync(existing, path)),
+  linkFd(fd, path) {
+    // The /proc/self/fd link followed by linkat: the one way to name an O_TMPFILE file
+    // without CAP_DAC_READ_SEARCH (which AT_EMPTY_PATH would need).
+    const ret = libc().linkat(AT_FDCWD, cPath(`/proc/self/fd/${fd}`), AT_FDCWD, cPath(path), AT_SYMLINK_FOLLOW);
+    if (ret < 0) throw new SysError(libc().errno(), 'linkat', String(path));
+  },
+  mknod(path, mode, rdev) {
+    if (libc().mknodat(AT_FDCWD, cPath(path), mode, BigInt(rdev)) < 0) throw new SysError(libc().errno(), 'mknod', String(path));
+  },
+  lchown: (path, uid, gid) => nodeCall('lchown', path, () => fs.lchownSync(path, uid, gid)),
+  chmod: (path, mode) => nodeCall('chmod', path, () => fs.chmodSync(path, mode)),
+  setTimes(file, atimeNs, mtimeNs) {
+    const c = libc();
+    const times = timespecs(atimeNs, mtimeNs);
+    const ret = typeof file === 'number' ? c.utimensat(file, null, times, 0) : c.utimensat(AT_FDCWD, cPath(file), times, AT_SYMLINK_NOFOLLOW);
+    if (ret < 0) throw new SysError(c.errno(), 'utimensat', typeof file === 'number' ? undefined : String(file));
+  },
+  listXattrs(file) {
+    const c = libc();
+    const raw =
+      typeof file === 'number'
+        ? xattrBytes((buf, size) => c.flistxattr(file, buf, size), 'flistxattr')
+        : xattrBytes((buf, size) => c.llistxattr(cPath(file), buf, size), 'llistxattr');
+    // Names are NUL-terminated; latin1 keeps every byte as one character, both ways.
+    return raw.toString('latin1').split('\0').filter((n) => n.length > 0);
+  },
+  getXattr(file, name) {
+    const c = libc();
+    const key = cPath(Buffer.from(name, 'latin1'));
+    return typeof file === 'number'
+      ? xattrBytes((buf, size) => c.fgetxattr(file, key, buf, size), 'fgetxattr')
+      : xattrBytes((buf, size) => c.lgetxattr(cPath(file), key, buf, size), 'lgetxattr');
+  },
+  setXattr(file, name, value) {
+    const c = libc();
+    const key = cPath(Buffer.from(name, 'latin1'));
+    const ret = typeof file === 'number' ? c.fsetxattr(file, key, value, value.length, 0) : c.lsetxattr(cPath(file), key, value, value.length, 0);
+    if (ret < 0) throw new SysError(c.errno(), typeof file === 'number' ? 'fsetxattr' : 'lsetxattr', typeof file === 'number' ? undefined : String(file));
+  },
 };

@@ -1,7 +1,9 @@
 /**
  * koffi bindings to the few libc entry points tscp needs and Node does not offer:
  * syscall(2) (for copy_file_range), ioctl(2) (FICLONE, FICLONERANGE, FIDEDUPERANGE,
- * FS_IOC_FIEMAP), lseek(2) with SEEK_DATA/SEEK_HOLE, sendfile(2) and fallocate(2).
+ * FS_IOC_FIEMAP), lseek(2) with SEEK_DATA/SEEK_HOLE, sendfile(2) and fallocate(2), and for
+ * trees linkat(2) (to name an O_TMPFILE file), mknodat(2), utimensat(2) (nanosecond
+ * times) and the *xattr(2) family.
  *
  * Every function returns the raw result and, on failure, the errno read with
  * koffi.errno() immediately after the call (any other libc call in between, including
@@ -43,6 +45,21 @@ export interface Libc {
   lseek(fd: number, offset: number, whence: number): number;
   sendfile(outFd: number, inFd: number, offset: BigInt64Array, count: number): number;
   fallocate(fd: number, mode: number, offset: number, len: number): number;
+  /** linkat(2); paths are NUL-terminated byte strings. */
+  linkat(oldDirFd: number, oldPath: Buffer, newDirFd: number, newPath: Buffer, flags: number): number;
+  /** mknodat(2). */
+  mknodat(dirFd: number, path: Buffer, mode: number, dev: bigint): number;
+  /** utimensat(2); `times` is two struct timespec (32 bytes); null path with a dirFd = that file. */
+  utimensat(dirFd: number, path: Buffer | null, times: Buffer, flags: number): number;
+  /** flistxattr(2) / llistxattr(2): the names, NUL-separated, into `list` (or the size needed when it is null). */
+  flistxattr(fd: number, list: Buffer | null, size: number): number;
+  llistxattr(path: Buffer, list: Buffer | null, size: number): number;
+  /** fgetxattr(2) / lgetxattr(2). */
+  fgetxattr(fd: number, name: Buffer, value: Buffer | null, size: number): number;
+  lgetxattr(path: Buffer, name: Buffer, value: Buffer | null, size: number): number;
+  /** fsetxattr(2) / lsetxattr(2). */
+  fsetxattr(fd: number, name: Buffer, value: Buffer, size: number, flags: number): number;
+  lsetxattr(path: Buffer, name: Buffer, value: Buffer, size: number, flags: number): number;
   errno(): number;
 }
 
@@ -61,6 +78,16 @@ export function libc(): Libc {
   const lseek64 = lib.func('int64_t lseek64(int fd, int64_t offset, int whence)');
   const sendfile64 = lib.func('long sendfile64(int out_fd, int in_fd, int64_t *offset, size_t count)');
   const fallocate64 = lib.func('int fallocate64(int fd, int mode, int64_t offset, int64_t len)');
+  // Paths and names go in as bytes (a name need not be UTF-8), so they are void pointers.
+  const linkat = lib.func('int linkat(int olddirfd, const void *oldpath, int newdirfd, const void *newpath, int flags)');
+  const mknodat = lib.func('int mknodat(int dirfd, const void *path, uint32_t mode, uint64_t dev)');
+  const utimensat = lib.func('int utimensat(int dirfd, const void *path, const void *times, int flags)');
+  const flistxattr = lib.func('long flistxattr(int fd, void *list, size_t size)');
+  const llistxattr = lib.func('long llistxattr(const void *path, void *list, size_t size)');
+  const fgetxattr = lib.func('long fgetxattr(int fd, const void *name, void *value, size_t size)');
+  const lgetxattr = lib.func('long lgetxattr(const void *path, const void *name, void *value, size_t size)');
+  const fsetxattr = lib.func('int fsetxattr(int fd, const void *name, const void *value, size_t size, int flags)');
+  const lsetxattr = lib.func('int lsetxattr(const void *path, const void *name, const void *value, size_t size, int flags)');
   loaded = {
     copyFileRange: (fdIn, offIn, fdOut, offOut, len) =>
       Number(
@@ -71,6 +98,15 @@ export function libc(): Libc {
     lseek: (fd, offset, whence) => Number(lseek64(fd, offset, whence)),
     sendfile: (outFd, inFd, offset, count) => Number(sendfile64(outFd, inFd, offset, count)),
     fallocate: (fd, mode, offset, len) => fallocate64(fd, mode, offset, len) as number,
+    linkat: (oldDirFd, oldPath, newDirFd, newPath, flags) => linkat(oldDirFd, oldPath, newDirFd, newPath, flags) as number,
+    mknodat: (dirFd, path, mode, dev) => mknodat(dirFd, path, mode, dev) as number,
+    utimensat: (dirFd, path, times, flags) => utimensat(dirFd, path, times, flags) as number,
+    flistxattr: (fd, list, size) => Number(flistxattr(fd, list, size)),
+    llistxattr: (path, list, size) => Number(llistxattr(path, list, size)),
+    fgetxattr: (fd, name, value, size) => Number(fgetxattr(fd, name, value, size)),
+    lgetxattr: (path, name, value, size) => Number(lgetxattr(path, name, value, size)),
+    fsetxattr: (fd, name, value, size, flags) => fsetxattr(fd, name, value, size, flags) as number,
+    lsetxattr: (path, name, value, size, flags) => lsetxattr(path, name, value, size, flags) as number,
     errno: () => koffi.errno(),
   };
   return loaded;

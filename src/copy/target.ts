@@ -1,0 +1,115 @@
+/**
+ * Where a whole-file copy writes: an unnamed (O_TMPFILE) or named temporary file beside
+ * DEST that becomes DEST only once complete, or DEST itself (--inplace and the cases where
+ * a new inode would lose what cp keeps).
+ */
+import { constants as fsConstants } from 'node:fs';
+import { O_TMPFILE, isErrno, type FileStat, type Sys } from '../sys/index.js';
+import { CopyError } from './errors.js';
+import { closeQuietly, fail, fsyncDirectory, removeQuietly, type Job } from './job.js';
+import { baseName, decorateName, dirName, joinPath } from './paths.js';
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fsConstants;
+
+/** Prefix of the temporary file a whole-file copy writes before renaming it over DEST. */
+export const TEMP_PREFIX = '.tscp-';
+
+/**
+ * Random hex for the temporary file's name. Web Crypto's getRandomValues is already in the
+ * process; importing node:crypto would add ~7 ms to every start (bench/README.md).
+ */
+function randomHex(bytes: number): string {
+  return Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
+}
+
+/** Where a whole-file copy writes: a temporary file beside DEST, or DEST itself (--inplace). */
+export interface WholeFileTarget {
+  fd: number;
+  /** True when DEST is replaced by rename (the copy is atomic); false when written in place. */
+  atomic: boolean;
+  /** What to do once the bytes are in: rename the temporary file over DEST, or nothing. */
+  commit(): void;
+  /** What to do when the copy failed: remove the temporary file, or a DEST made for nothing. */
+  abandon(bytesWritten: number): void;
+}
+
+/**
+ * A temporary file beside DEST, or null where renaming one over DEST would change what cp
+ * keeps: DEST's directory refuses new files though DEST itself may be writable, or DEST's
+ * owner is one we cannot give the new file (not root). Then the copy goes in place, as cp's.
+ */
+export function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTarget | null {
+  const { sys } = job;
+  // Replace the file a symlink at DEST points to, not the link, as cp writes through it.
+  const finalPath = existing ? sys.realpath(job.target) : job.target;
+  // The name says whose it is; the random part makes it unguessable.
+  const tempName = decorateName(`${TEMP_PREFIX}${randomHex(6)}-`, baseName(finalPath), 200);
+  const tempPath = joinPath(dirName(finalPath), tempName);
+  let fd: number;
+  try {
+    // Exclusive and not following symlinks: a planted link at this name is never used.
+    // 0600 while in progress: a private SOURCE is never readable by others, even partly.
+    fd = sys.open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  } catch (err) {
+    if (existing && isErrno(err, 'EACCES', 'EPERM')) return null;
+    throw fail(job, err);
+  }
+  if (existing) {
+    try {
+      // An existing DEST keeps its owner, as with cp: settle it before any byte is copied.
+      sys.fchown(fd, existing.uid, existing.gid);
+    } catch (err) {
+      const mine = sys.fstat(fd);
+      closeQuietly(sys, fd);
+      removeQuietly(sys, tempPath);
+      if (!isErrno(err, 'EPERM')) throw fail(job, err);
+      if (mine.uid !== existing.uid || mine.gid !== existing.gid) return null;
+      return tempFileTarget(job, null);
+    }
+  }
+  return {
+    fd,
+    atomic: true,
+    commit() {
+      if (job.options.fsync) sys.fsync(fd);
+      sys.rename(tempPath, finalPath);
+      if (job.options.fsync) fsyncDirectory(sys, dirName(finalPath));
+    },
+    abandon() {
+      try {
+        sys.unlink(tempPath);
+      } catch {
+        // Already gone; nothing else to clean.
+      }
+    },
+  };
+}
+
+/** --inplace: write straight into DEST (truncated, as cp does), keeping its inode and hard links. */
+export function inPlaceTarget(job: Job, src: FileStat, existing: FileStat | null): WholeFileTarget {
+  // Not O_TRUNC: with --reflink=always a refused clone must leave DEST untouched. FICLONE
+  // replaces DEST's content whole; the other paths truncate first (see copyWhole).
+  const { fd, created } = openDestInPlace(job, src, existing);
+  return {
+    fd,
+    atomic: false,
+    commit() {
+      if (job.options.fsync) job.sys.fsync(fd);
+    },
+    abandon(bytesWritten) {
+      if (created && bytesWritten === 0) removeQuietly(job.sys, job.target);
+    },
+  };
+}
+
+/** Open DEST for writing in place, creating it if missing. */
+export function openDestInPlace(job: Job, src: FileStat, existing: FileStat | null, extraFlags = 0): { fd: number; created: boolean } {
+  try {
+    if (existing) return { fd: job.sys.open(job.target, O_WRONLY | extraFlags), created: false };
+    // The kernel applies the umask to a created file's mode.
+    return { fd: job.sys.open(job.target, O_WRONLY | O_CREAT | O_EXCL, src.mode & 0o777), created: true };
+  } catch (err) {
+    throw fail(job, err);
+  }
+}
+

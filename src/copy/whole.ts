@@ -1,0 +1,100 @@
+/**
+ * A whole file: SOURCE's bytes into a temporary file that becomes DEST once complete (or
+ * into DEST itself in place), or written through a device or FIFO at DEST.
+ */
+import { constants as fsConstants } from 'node:fs';
+import { SysError, type FileStat } from '../sys/index.js';
+import { CopyError } from './errors.js';
+import { closeQuietly, fail, isStream, result, sharedAfter, transferContext, umaskOf, type Job } from './job.js';
+import { pathText } from './paths.js';
+import { inPlaceTarget, tempFileTarget } from './target.js';
+import { Transfer } from './transfer.js';
+import type { CopyResult } from './types.js';
+
+const { O_WRONLY, O_NOCTTY } = fsConstants;
+
+/**
+ * DEST is a device, FIFO or socket: write through it with write(2), as cp does, instead of
+ * replacing the node with a regular file (`tscp file /dev/null` must not replace /dev/null).
+ */
+async function copyIntoSpecial(job: Job, srcFd: number): Promise<CopyResult> {
+  const { sys } = job;
+  if (job.mode === 'always') throw fail(job, new SysError(95 /* EOPNOTSUPP */, 'ioctl(FICLONE)'), 'reflink');
+  let dstFd: number;
+  try {
+    dstFd = sys.open(job.target, O_WRONLY | O_NOCTTY);
+  } catch (err) {
+    throw fail(job, err);
+  }
+  const t = new Transfer({ ...transferContext(job, srcFd, dstFd), total: null });
+  job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: null, mode: job.mode });
+  try {
+    await t.stream(false);
+  } catch (err) {
+    throw t.failure(err);
+  } finally {
+    closeQuietly(sys, dstFd);
+  }
+  return result(job, t, null, t.done, 0, true);
+}
+
+export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing: FileStat | null): Promise<CopyResult> {
+  const { sys } = job;
+  if (existing?.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open'));
+  if (existing && !existing.isFile) return copyIntoSpecial(job, srcFd);
+  const stream = isStream(job, src);
+  if (stream && job.mode === 'always') {
+    // Nothing to share: a stream has no extents. Refused before DEST is touched.
+    throw fail(job, new SysError(95 /* EOPNOTSUPP */, 'ioctl(FICLONE)'), 'reflink');
+  }
+  const target = (!job.options.inplace && tempFileTarget(job, existing)) || inPlaceTarget(job, src, existing);
+  const total = stream ? null : src.size;
+  const t = new Transfer({ ...transferContext(job, srcFd, target.fd), total });
+  job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: total, mode: job.mode });
+  let committed = false;
+  let shared: number | null = 0;
+  let fd = target.fd;
+  try {
+    if (stream) {
+      if (job.options.inplace) sys.ftruncate(fd, 0);
+      await t.stream();
+    } else {
+      const reflinked = job.mode !== 'never' && t.reflinkWhole(src.size);
+      if (!reflinked) {
+        // Emptied first (--inplace: DEST's old bytes must not show through SOURCE's holes),
+        // then sized up front: writes inside the file's size draw no speculative
+        // preallocation (XFS), and a trailing hole needs no extra step.
+        if (job.options.inplace) sys.ftruncate(fd, 0);
+        sys.ftruncate(fd, src.size);
+        await t.copySparse({ srcOffset: 0, dstOffset: 0, length: src.size }, 0);
+      }
+      const now = sys.fstat(srcFd).size;
+      if (now !== src.size) {
+        throw new CopyError({
+          kind: 'source-changed',
+          verb: 'copy',
+          source: job.source,
+          dest: job.target,
+          reason: `source changed size during the copy (from ${src.size} to ${now} bytes)`,
+        });
+      }
+      shared = sharedAfter(job, t, srcFd, fd, { srcOffset: 0, dstOffset: 0, length: src.size });
+    }
+    if (target.atomic) {
+      // An existing DEST keeps its own mode (its owner was settled when the temporary
+      // file was made); a new one gets SOURCE's permission bits less the umask.
+      sys.fchmod(fd, existing ? existing.mode & 0o7777 : src.mode & 0o777 & ~umaskOf(job.options));
+    }
+    target.commit();
+    committed = true;
+    sys.close(fd);
+    fd = -1;
+  } catch (err) {
+    throw t.failure(err);
+  } finally {
+    if (fd >= 0) closeQuietly(sys, fd);
+    if (!committed) target.abandon(t.bytesWritten);
+  }
+  return result(job, t, null, t.done, shared, !target.atomic);
+}
+
