@@ -11,6 +11,7 @@ import { CopyError } from './errors.js';
 import { closeQuietly, fail, type Job } from './job.js';
 import { baseName, joinPath, type FilePath } from './paths.js';
 import { copyRange } from './range-copy.js';
+import { noClobberError } from './target.js';
 import type { CopyOptions, CopyResult } from './types.js';
 import { copyWhole } from './whole.js';
 
@@ -27,7 +28,7 @@ const { O_RDONLY, O_NOCTTY } = fsConstants;
 export async function copy(source: FilePath, dest: FilePath, options: CopyOptions = {}): Promise<CopyResult> {
   const sys = options.sys ?? linuxSys;
   const mode = options.mode ?? 'auto';
-  const job: Job = { sys, source, target: resolveTarget(sys, source, dest), mode, options, started: performance.now() };
+  const job: Job = { sys, source, target: options.noTargetDirectory || options.destAbsent ? dest : resolveTarget(sys, source, dest), mode, options, started: performance.now() };
   const isRange = options.srcOffset !== undefined || options.dstOffset !== undefined || options.length !== undefined;
 
   let srcFd: number;
@@ -39,7 +40,8 @@ export async function copy(source: FilePath, dest: FilePath, options: CopyOption
   try {
     const src = sys.fstat(srcFd);
     if (src.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open'));
-    const existing = statTarget(job);
+    const existing = options.destAbsent ? null : statTarget(job);
+    if (existing && options.noClobber && mode !== 'dedupe') throw noClobberError(job);
     const sameFile = existing !== null && existing.dev === src.dev && existing.ino === src.ino;
     if (sameFile && !isRange) {
       throw new CopyError({ kind: 'same-file', verb: 'copy', source, dest: job.target });

@@ -9,9 +9,10 @@ import type { BytesByMethod, Fallback } from './types.js';
  * - `differs`: --dedupe found the contents differ (the original design's EILSEQ);
  * - `interrupted`: the caller's AbortSignal fired;
  * - `source-changed`: SOURCE changed size while it was being copied;
+ * - `exists`: DEST exists and `noClobber` forbade replacing it;
  * - `system`: a system call failed (see `code`).
  */
-export type CopyErrorKind = 'usage' | 'same-file' | 'differs' | 'interrupted' | 'source-changed' | 'system';
+export type CopyErrorKind = 'usage' | 'same-file' | 'differs' | 'interrupted' | 'source-changed' | 'exists' | 'system';
 
 export interface CopyErrorDetails {
   kind: CopyErrorKind;

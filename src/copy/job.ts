@@ -60,12 +60,22 @@ export function closeQuietly(sys: Sys, fd: number): void {
 export function isStream(job: Job, src: FileStat): boolean {
   if (!src.isFile) return true;
   if (src.size === 0 && job.mode !== 'always') return true;
-  try {
-    return PSEUDO_FILESYSTEMS.has(job.sys.fsType(job.source));
-  } catch {
-    return false;
+  // Remembered per device: a tree copy asks this once per file, the answer once per filesystem.
+  let known = pseudoByDevice.get(job.sys);
+  if (!known) pseudoByDevice.set(job.sys, (known = new Map()));
+  let pseudo = known.get(src.dev);
+  if (pseudo === undefined) {
+    try {
+      pseudo = PSEUDO_FILESYSTEMS.has(job.sys.fsType(job.source));
+    } catch {
+      pseudo = false;
+    }
+    known.set(src.dev, pseudo);
   }
+  return pseudo;
 }
+
+const pseudoByDevice = new WeakMap<Sys, Map<number, boolean>>();
 
 export function umaskOf(options: CopyOptions): number {
   return options.umask ?? process.umask();
@@ -75,6 +85,7 @@ export function umaskOf(options: CopyOptions): number {
 export function sharedAfter(job: Job, t: Transfer, srcFd: number, dstFd: number, range: ByteRange): number | null {
   const b = t.bytes;
   if (b.reflinked + b.copyFileRange + b.deduplicated === 0) return 0;
+  if (job.options.measureSharing === false) return null;
   return measureSharedBytes(job.sys, srcFd, dstFd, range);
 }
 

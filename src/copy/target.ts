@@ -72,7 +72,19 @@ export function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTa
     atomic: true,
     commit() {
       if (job.options.fsync) sys.fsync(fd);
-      sys.rename(tempPath, finalPath);
+      if (job.options.noClobber) {
+        // link(2) refuses an existing name, so a DEST that appeared meanwhile is kept.
+        try {
+          sys.link(tempPath, finalPath);
+        } catch (err) {
+          if (isErrno(err, 'EEXIST')) throw noClobberError(job);
+          throw err;
+        } finally {
+          removeQuietly(sys, tempPath);
+        }
+      } else {
+        sys.rename(tempPath, finalPath);
+      }
       if (job.options.fsync) fsyncDirectory(sys, dirName(finalPath));
     },
     abandon() {
@@ -83,6 +95,55 @@ export function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTa
       }
     },
   };
+}
+
+/**
+ * A new DEST written as an unnamed file (O_TMPFILE) in its directory and linked to DEST's
+ * name when complete: nothing is visible before, and nothing is left after a crash or
+ * SIGKILL. Null where the filesystem has no O_TMPFILE (then a named temporary file).
+ */
+export function unnamedTarget(job: Job): WholeFileTarget | null {
+  const { sys } = job;
+  const dir = dirName(job.target);
+  let fd: number;
+  try {
+    fd = sys.open(dir, O_TMPFILE | O_WRONLY, 0o600);
+  } catch (err) {
+    // EOPNOTSUPP (or EISDIR on kernels without O_TMPFILE): this filesystem cannot.
+    if (isErrno(err, 'EOPNOTSUPP', 'EISDIR', 'EINVAL')) return null;
+    throw fail(job, err);
+  }
+  return {
+    fd,
+    atomic: true,
+    commit() {
+      if (job.options.fsync) sys.fsync(fd);
+      try {
+        sys.linkFd(fd, job.target);
+      } catch (err) {
+        if (!isErrno(err, 'EEXIST')) throw err;
+        if (job.options.noClobber) throw noClobberError(job);
+        // DEST appeared while we copied: replace it as a rename would, via a named link.
+        const temp = joinPath(dir, decorateName(`${TEMP_PREFIX}${randomHex(6)}-`, baseName(job.target), 200));
+        sys.linkFd(fd, temp);
+        try {
+          sys.rename(temp, job.target);
+        } catch (renameErr) {
+          removeQuietly(sys, temp);
+          throw renameErr;
+        }
+      }
+      if (job.options.fsync) fsyncDirectory(sys, dir);
+    },
+    abandon() {
+      // Never named: closing the descriptor frees it.
+    },
+  };
+}
+
+/** DEST exists and noClobber says leave it (cp -n). */
+export function noClobberError(job: Job): CopyError {
+  return new CopyError({ kind: 'exists', verb: 'copy', source: job.source, dest: job.target, code: 'EEXIST', reason: 'not replacing an existing file' });
 }
 
 /** --inplace: write straight into DEST (truncated, as cp does), keeping its inode and hard links. */

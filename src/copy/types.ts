@@ -50,6 +50,34 @@ export interface CopyOptions {
   kernelChunkBytes?: number;
   /** read/write buffer size (default READ_WRITE_BUFFER_BYTES); for tuning. */
   readWriteBufferBytes?: number;
+  /**
+   * Never replace an existing DEST (cp -n): one that exists, or appears while the copy
+   * runs, is left alone and the copy fails with kind `exists`. Race-free: the new file is
+   * given DEST's name with link(2), which refuses an existing name.
+   */
+  noClobber?: boolean;
+  /** DEST names the file to write even when it is a directory (cp -T); never DEST/basename(SOURCE). */
+  noTargetDirectory?: boolean;
+  /**
+   * The caller knows DEST does not exist (it made DEST's directory itself): skip looking.
+   * A DEST that appears anyway is replaced as usual, or kept with `noClobber`.
+   */
+  destAbsent?: boolean;
+  /**
+   * Write a new DEST as an unnamed file (O_TMPFILE) in DEST's directory and give it its
+   * name only when complete: no temporary name is ever visible, and a crash or SIGKILL
+   * leaves nothing behind. Falls back to a named temporary file where the filesystem
+   * has no O_TMPFILE. The tree copy uses it for every new file.
+   */
+  unnamedTemp?: boolean;
+  /**
+   * Called with the new file's descriptor after its bytes are in and before it takes
+   * DEST's name: where the tree copy applies SOURCE's times, owner, xattrs and mode, so
+   * the file appears complete. Whole-file copies only.
+   */
+  finish?: (fd: number, created: boolean) => void;
+  /** Measure shared extents with FIEMAP after the copy (default true); false gives sharedBytes null. */
+  measureSharing?: boolean;
   /** The system-call layer; tests replace it to inject faults. */
   sys?: Sys;
 }

@@ -7,7 +7,7 @@ import { SysError, type FileStat } from '../sys/index.js';
 import { CopyError } from './errors.js';
 import { closeQuietly, fail, isStream, result, sharedAfter, transferContext, umaskOf, type Job } from './job.js';
 import { pathText } from './paths.js';
-import { inPlaceTarget, tempFileTarget } from './target.js';
+import { inPlaceTarget, tempFileTarget, unnamedTarget } from './target.js';
 import { Transfer } from './transfer.js';
 import type { CopyResult } from './types.js';
 
@@ -47,7 +47,9 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
     // Nothing to share: a stream has no extents. Refused before DEST is touched.
     throw fail(job, new SysError(95 /* EOPNOTSUPP */, 'ioctl(FICLONE)'), 'reflink');
   }
-  const target = (!job.options.inplace && tempFileTarget(job, existing)) || inPlaceTarget(job, src, existing);
+  const target =
+    (!job.options.inplace && ((!existing && job.options.unnamedTemp && unnamedTarget(job)) || tempFileTarget(job, existing))) ||
+    inPlaceTarget(job, src, existing);
   const total = stream ? null : src.size;
   const t = new Transfer({ ...transferContext(job, srcFd, target.fd), total });
   job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: total, mode: job.mode });
@@ -85,6 +87,9 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
       // file was made); a new one gets SOURCE's permission bits less the umask.
       sys.fchmod(fd, existing ? existing.mode & 0o7777 : src.mode & 0o777 & ~umaskOf(job.options));
     }
+    // The caller's metadata (the tree copy's times, owner, xattrs, mode) goes on before the
+    // file takes DEST's name, so it never appears half-finished.
+    job.options.finish?.(fd, existing === null);
     target.commit();
     committed = true;
     sys.close(fd);

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { SysError, fromNodeError } from './errors.js';
 import { libc } from './libc.js';
 
-export { SysError, errnoName, errnoNumber, errnoMessage, isErrno } from './errors.js';
+export { SysError, errnoName, errnoNumber, errnoMessage, isErrno, fromNodeError } from './errors.js';
 export { copyFileRangeSyscallNumber } from './libc.js';
 
 /** fstat(2) fields the engine uses. */
@@ -34,6 +34,13 @@ export interface FileStat {
   /** Access and modification times in nanoseconds since the epoch (exact, unlike a Number of ms). */
   atimeNs: bigint;
   mtimeNs: bigint;
+}
+
+/** An open directory (opendir(3)/readdir(3)). */
+export interface DirReader {
+  /** Up to `max` more names (never `.` or `..`), as bytes; empty at the end. */
+  read(max: number): Buffer[];
+  close(): void;
 }
 
 /** Where a metadata call acts: an open file descriptor, or a path (never followed if a symlink). */
@@ -105,8 +112,8 @@ export interface Sys {
   fsType(path: SysPath): number;
 
   // Calls the tree copy makes (creating entries and carrying their metadata).
-  /** readdir(3) of a whole directory: the names (no `.` or `..`), as bytes. */
-  readdir(path: SysPath): Buffer[];
+  /** opendir(3): a directory to read a bounded number of names at a time. */
+  opendir(path: SysPath): DirReader;
   /** mkdir(2). */
   mkdir(path: SysPath, mode: number): void;
   /** symlink(2): a link at `path` whose target is exactly `target`'s bytes. */
@@ -342,7 +349,21 @@ export const linuxSys: Sys = {
     nodeCall('realpath', path, () => (typeof path === 'string' ? fs.realpathSync(path) : fs.realpathSync(path, { encoding: 'buffer' })) as P),
   fsType: (path) => nodeCall('statfs', path, () => fs.statfsSync(path).type),
 
-  readdir: (path) => nodeCall('readdir', path, () => fs.readdirSync(path, { encoding: 'buffer' })),
+  opendir(path) {
+    const dir = nodeCall('opendir', path, () => fs.opendirSync(path, { encoding: 'buffer' as BufferEncoding, bufferSize: 256 }));
+    return {
+      read(max) {
+        const names: Buffer[] = [];
+        while (names.length < max) {
+          const entry = nodeCall('readdir', path, () => dir.readSync());
+          if (entry === null) break;
+          names.push(entry.name as unknown as Buffer);
+        }
+        return names;
+      },
+      close: () => nodeCall('closedir', path, () => dir.closeSync()),
+    };
+  },
   mkdir: (path, mode) => nodeCall('mkdir', path, () => void fs.mkdirSync(path, { mode })),
   symlink: (target, path) => nodeCall('symlink', path, () => fs.symlinkSync(target, path)),
   readlink: (path) => nodeCall('readlink', path, () => fs.readlinkSync(path, { encoding: 'buffer' })),
@@ -361,7 +382,7 @@ export const linuxSys: Sys = {
   setTimes(file, atimeNs, mtimeNs) {
     const c = libc();
     const times = timespecs(atimeNs, mtimeNs);
-    const ret = typeof file === 'number' ? c.utimensat(file, null, times, 0) : c.utimensat(AT_FDCWD, cPath(file), times, AT_SYMLINK_NOFOLLOW);
+    const ret = typeof file === 'number' ? c.futimens(file, times) : c.utimensat(AT_FDCWD, cPath(file), times, AT_SYMLINK_NOFOLLOW);
     if (ret < 0) throw new SysError(c.errno(), 'utimensat', typeof file === 'number' ? undefined : String(file));
   },
   listXattrs(file) {

@@ -49,8 +49,9 @@ export interface Libc {
   linkat(oldDirFd: number, oldPath: Buffer, newDirFd: number, newPath: Buffer, flags: number): number;
   /** mknodat(2). */
   mknodat(dirFd: number, path: Buffer, mode: number, dev: bigint): number;
-  /** utimensat(2); `times` is two struct timespec (32 bytes); null path with a dirFd = that file. */
-  utimensat(dirFd: number, path: Buffer | null, times: Buffer, flags: number): number;
+  /** utimensat(2) and futimens(3); `times` is two struct timespec (32 bytes). */
+  utimensat(dirFd: number, path: Buffer, times: Buffer, flags: number): number;
+  futimens(fd: number, times: Buffer): number;
   /** flistxattr(2) / llistxattr(2): the names, NUL-separated, into `list` (or the size needed when it is null). */
   flistxattr(fd: number, list: Buffer | null, size: number): number;
   llistxattr(path: Buffer, list: Buffer | null, size: number): number;
@@ -82,6 +83,7 @@ export function libc(): Libc {
   const linkat = lib.func('int linkat(int olddirfd, const void *oldpath, int newdirfd, const void *newpath, int flags)');
   const mknodat = lib.func('int mknodat(int dirfd, const void *path, uint32_t mode, uint64_t dev)');
   const utimensat = lib.func('int utimensat(int dirfd, const void *path, const void *times, int flags)');
+  const futimens = lib.func('int futimens(int fd, const void *times)');
   const flistxattr = lib.func('long flistxattr(int fd, void *list, size_t size)');
   const llistxattr = lib.func('long llistxattr(const void *path, void *list, size_t size)');
   const fgetxattr = lib.func('long fgetxattr(int fd, const void *name, void *value, size_t size)');
@@ -101,6 +103,7 @@ export function libc(): Libc {
     linkat: (oldDirFd, oldPath, newDirFd, newPath, flags) => linkat(oldDirFd, oldPath, newDirFd, newPath, flags) as number,
     mknodat: (dirFd, path, mode, dev) => mknodat(dirFd, path, mode, dev) as number,
     utimensat: (dirFd, path, times, flags) => utimensat(dirFd, path, times, flags) as number,
+    futimens: (fd, times) => futimens(fd, times) as number,
     flistxattr: (fd, list, size) => Number(flistxattr(fd, list, size)),
     llistxattr: (path, list, size) => Number(llistxattr(path, list, size)),
     fgetxattr: (fd, name, value, size) => Number(fgetxattr(fd, name, value, size)),

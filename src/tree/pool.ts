@@ -1,0 +1,161 @@
+/**
+ * Where tasks run: a fixed pool of worker threads (the CLI and the library), or the
+ * calling thread itself (unit tests that inject a Sys). Either way a batch of tasks goes
+ * in and its outcomes come back, in order.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Method } from '../copy/types.js';
+import type { Sys } from '../sys/index.js';
+import { runTask, type RunSettings, type Task, type TaskOutcome } from './tasks.js';
+import type { FromWorker, ToWorker, WorkerInit } from './worker.js';
+
+export interface BatchResult {
+  outcomes: TaskOutcome[];
+  /** The batch stopped early because the run was interrupted; later tasks did not run. */
+  interrupted: boolean;
+}
+
+export interface PoolEvents {
+  bytes(n: number): void;
+  file(path: string): void;
+  method(m: Method): void;
+}
+
+export interface Runner {
+  readonly size: number;
+  run(slot: number, tasks: Task[]): Promise<BatchResult>;
+  /** Ask every task to stop at its next chunk. */
+  interrupt(): void;
+  /** Slots still busy (a worker blocked in a system call does not return). */
+  busy(): number;
+  close(): void;
+}
+
+/** Worker threads, one V8 isolate each, started once per run. */
+export class WorkerPool implements Runner {
+  private readonly workers: Worker[] = [];
+  private readonly abortFlag = new SharedArrayBuffer(4);
+  private readonly waiting = new Map<number, { resolve(r: BatchResult): void; slot: number }>();
+  private nextId = 1;
+  private failure?: Error;
+
+  constructor(
+    readonly size: number,
+    settings: RunSettings,
+    private readonly events: PoolEvents,
+  ) {
+    const init: WorkerInit = { settings, abortFlag: this.abortFlag };
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, stdout: false, stderr: false });
+      worker.on('message', (msg: FromWorker) => this.receive(msg));
+      worker.on('error', (err) => this.crashed(i, err));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.crashed(i, new Error(`worker exited with status ${code}`));
+      });
+      this.workers.push(worker);
+    }
+  }
+
+  run(slot: number, tasks: Task[]): Promise<BatchResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, { resolve, slot });
+      this.workers[slot]!.postMessage({ type: 'batch', id, tasks } satisfies ToWorker);
+    });
+  }
+
+  interrupt(): void {
+    Atomics.store(new Int32Array(this.abortFlag), 0, 1);
+  }
+
+  busy(): number {
+    return new Set([...this.waiting.values()].map((w) => w.slot)).size;
+  }
+
+  close(): void {
+    // Not awaited: a worker stuck in a blocking call never confirms (see the CLI's exit).
+    for (const w of this.workers) void w.terminate();
+  }
+
+  private receive(msg: FromWorker): void {
+    if (msg.type === 'progress') {
+      if (msg.bytes) this.events.bytes(msg.bytes);
+      if (msg.file) this.events.file(msg.file);
+      if (msg.method) this.events.method(msg.method);
+      return;
+    }
+    const waiter = this.waiting.get(msg.id);
+    this.waiting.delete(msg.id);
+    waiter?.resolve({ outcomes: msg.outcomes, interrupted: msg.interrupted });
+  }
+
+  /** A worker died (a bug or out of memory): fail its batches loudly rather than hang. */
+  private crashed(slot: number, err: Error): void {
+    this.failure ??= err;
+    for (const [id, w] of this.waiting) {
+      if (w.slot !== slot) continue;
+      this.waiting.delete(id);
+      w.resolve({ outcomes: [], interrupted: true });
+    }
+  }
+
+  get crash(): Error | undefined {
+    return this.failure;
+  }
+}
+
+/** The calling thread as the only worker: same tasks, no threads (for unit tests). */
+export class InlinePool implements Runner {
+  readonly size = 1;
+  private readonly controller = new AbortController();
+  private readonly listings = new Map();
+  private running = 0;
+
+  constructor(
+    private readonly sys: Sys,
+    private readonly settings: RunSettings,
+    private readonly events: PoolEvents,
+  ) {}
+
+  async run(_slot: number, tasks: Task[]): Promise<BatchResult> {
+    const outcomes: TaskOutcome[] = [];
+    this.running++;
+    try {
+      for (const task of tasks) {
+        if (this.controller.signal.aborted) return { outcomes, interrupted: true };
+        try {
+          outcomes.push(
+            await runTask(
+              {
+                sys: this.sys,
+                settings: this.settings,
+                signal: this.controller.signal,
+                listings: this.listings,
+                onBytes: (n) => this.events.bytes(n),
+                onMethod: (m) => this.events.method(m),
+              },
+              task,
+            ),
+          );
+        } catch (err) {
+          if ((err as { kind?: string }).kind === 'interrupted') return { outcomes, interrupted: true };
+          throw err;
+        }
+      }
+      return { outcomes, interrupted: false };
+    } finally {
+      this.running--;
+    }
+  }
+
+  interrupt(): void {
+    this.controller.abort('interrupted');
+  }
+
+  busy(): number {
+    return this.running;
+  }
+
+  close(): void {}
+}
