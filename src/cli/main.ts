@@ -4,10 +4,12 @@
  * decides exit codes and writes to the terminal.
  */
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
 import type { CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
+import type { TreeOptions } from '../tree/types.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
-import { MAX_FILE_OFFSET, SizeError, parseSize } from './size.js';
+import { UsageError, buildProgram, normalizeArgs, planFrom, type ParsedOptions, type Plan } from './options.js';
+
+export { HELP_FOOTER } from './options.js';
 
 /** What main() needs of `process`; tests pass their own. */
 export interface Proc {
@@ -21,22 +23,6 @@ export interface Proc {
   off?(event: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
   pid?: number;
   kill?(pid: number, signal: NodeJS.Signals): unknown;
-}
-
-interface ParsedOptions {
-  reflink?: string | true;
-  copy?: boolean;
-  dedupe?: boolean;
-  srcOffset?: bigint;
-  dstOffset?: bigint;
-  length?: bigint;
-  verbose?: boolean;
-  quiet?: boolean;
-  json?: boolean;
-  inplace?: boolean;
-  fsync?: boolean;
-  /** --progress / --no-progress; undefined means "when stderr is a terminal". */
-  progress?: boolean;
 }
 
 /**
@@ -75,120 +61,12 @@ function readCmdline(proc: Proc): Buffer | null {
   }
 }
 
-/** A usage error found after commander's own parsing (conflicting options, ranges). */
-class UsageError extends Error {}
-
-const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
-const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+export const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+export const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
-}
-
-type Commander = typeof import('commander');
-
-function sizeOption(commander: Commander) {
-  return (text: string): bigint => {
-    try {
-      return parseSize(text);
-    } catch (err) {
-      if (err instanceof SizeError) throw new commander.InvalidArgumentError(err.message);
-      throw err;
-    }
-  };
-}
-
-export const HELP_FOOTER = `
-Sizes: bytes, 0x hex, K M G T or KiB MiB GiB TiB (powers of 1024), KB MB GB TB (powers of 1000).
-Exit status: 0 ok, 1 copy failed, 2 usage error, 3 --dedupe found contents differ, 128+N signal N.
-
-Examples:
-  tscp big.img /mnt/backup/              reflink if possible, else the fastest copy
-  tscp --copy disk.img disk-copy.img     an independent copy, sharing no extents
-  tscp -s 1M -l 4K data.bin head.bin     copy 4 KiB from offset 1 MiB to offset 0
-`;
-
-function buildProgram(commander: Commander, proc: Proc): Command {
-  const { Command, Option } = commander;
-  const size = sizeOption(commander);
-  return new Command('tscp')
-    .usage('[options] SOURCE DEST\n       tscp [options] SOURCE DIRECTORY')
-    .description('Copy a file or a byte range by reflink, in-kernel copy or read/write, whichever is fastest.')
-    .argument('<SOURCE>', 'file to copy')
-    .argument('<DEST>', 'file to write, or directory to copy into')
-    .optionsGroup('Mode:')
-    .addOption(
-      new Option('--reflink [WHEN]', 'share extents: auto (default) falls back to copying, always fails instead, never does not share; bare --reflink is always').choices([
-        'auto',
-        'always',
-        'never',
-      ]),
-    )
-    .option('--copy', 'the same as --reflink=never')
-    .option('--dedupe', "share extents with DEST only where its bytes already equal SOURCE's")
-    .option('--inplace', 'write into DEST itself (keeps its inode and hard links) instead of a temporary file renamed over it; a failed copy then leaves DEST partly written')
-    .option('--fsync', 'flush DEST to disk before reporting success')
-    .optionsGroup('Range:')
-    .option('-s, --src-offset <N>', 'first byte of SOURCE to copy (default 0)', size)
-    .option('-d, --dst-offset <N>', 'where that byte lands in DEST (default 0)', size)
-    .option('-l, --length <N>', 'how many bytes (default: to the end of SOURCE)', size)
-    .optionsGroup('Output:')
-    .option('-v, --verbose', 'say what was done: bytes, method(s), sharing, time')
-    .option('-q, --quiet', 'print nothing but errors (no progress bar)')
-    .option('--json', 'print one JSON report of the run on stdout, nothing else there')
-    .option('--progress', 'show progress even when stderr is not a terminal')
-    .option('--no-progress', 'never show progress')
-    .version(version(), '-V, --version', 'print the version and exit')
-    .helpOption('-h, --help', 'print this help and exit')
-    .addHelpText('after', HELP_FOOTER)
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => void proc.stdout.write(s),
-      writeErr: (s) => void proc.stderr.write(s),
-      outputError: (s, write) => write(`tscp: ${s.replace(/^error: /, '')}`),
-    })
-    .showHelpAfterError("Try 'tscp --help' for more information.");
-}
-
-/**
- * A bare `--reflink` means `--reflink=always`, as in GNU cp. commander would otherwise take
- * the next word (SOURCE) as its value; GNU getopt only takes an optional value after '='.
- */
-function normalizeArgs(args: string[]): string[] {
-  const end = args.indexOf('--');
-  return args.map((a, i) => (a === '--reflink' && (end < 0 || i < end) ? '--reflink=always' : a));
-}
-
-function toNumber(name: string, v: bigint | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new UsageError(`${name} ${v} is larger than tscp supports (2^53-1 = ${Number.MAX_SAFE_INTEGER})`);
-  }
-  return Number(v);
-}
-
-/** The checks across options, in one place. */
-function toCopyOptions(o: ParsedOptions): CopyOptions & { mode: CopyMode } {
-  const reflink = o.reflink === true ? 'always' : o.reflink;
-  if (o.copy && reflink && reflink !== 'never') throw new UsageError(`--copy conflicts with --reflink=${reflink}`);
-  if (o.dedupe && (o.copy || reflink)) throw new UsageError(`--dedupe cannot be combined with ${o.copy ? '--copy' : '--reflink'}`);
-  if (o.verbose && o.quiet) throw new UsageError('--verbose and --quiet cannot be used together');
-  if (o.inplace && o.dedupe) throw new UsageError('--inplace cannot be combined with --dedupe (dedupe never writes)');
-  for (const [name, off] of [['--src-offset', o.srcOffset], ['--dst-offset', o.dstOffset]] as const) {
-    if (off !== undefined && o.length !== undefined && off + o.length > MAX_FILE_OFFSET) {
-      throw new UsageError(`${name} + --length is past the largest file offset (2^63-1)`);
-    }
-  }
-  const mode: CopyMode = o.dedupe ? 'dedupe' : o.copy ? 'never' : ((reflink as CopyMode | undefined) ?? 'auto');
-  return {
-    mode,
-    srcOffset: toNumber('--src-offset', o.srcOffset),
-    dstOffset: toNumber('--dst-offset', o.dstOffset),
-    length: toNumber('--length', o.length),
-    inplace: o.inplace,
-    fsync: o.fsync,
-  };
 }
 
 function exitCodeFor(err: CopyError, signal: NodeJS.Signals | undefined): number {
@@ -208,12 +86,12 @@ export function wantsColor(env: NodeJS.ProcessEnv, isTTY: boolean | undefined): 
   return Boolean(isTTY);
 }
 
-interface Painter {
+export interface Painter {
   error(s: string): string;
   bar(s: string): string;
 }
 
-async function painter(color: boolean): Promise<Painter> {
+export async function painter(color: boolean): Promise<Painter> {
   if (!color) return { error: (s) => s, bar: (s) => s };
   // chalk only when colour will really be used: a plain copy in a script never loads it.
   const { Chalk } = await import('chalk');
@@ -235,21 +113,26 @@ export async function main(proc: Proc): Promise<number> {
     return EXIT_OK;
   }
   const commander = await import('commander');
-  const program = buildProgram(commander, proc);
   const jsonWanted = args.slice(0, args.includes('--') ? args.indexOf('--') : undefined).includes('--json');
-  let options: CopyOptions & { mode: CopyMode };
-  let source: FilePath;
-  let dest: FilePath;
+  const program = buildProgram(commander, version(), {
+    out: (s) => void proc.stdout.write(s),
+    // Under --json, usage errors become the JSON report; commander's text stays off stderr.
+    err: (s) => void (jsonWanted ? undefined : proc.stderr.write(s)),
+  });
+  let plan: Plan;
   try {
-    if (jsonWanted) {
-      // Usage errors become the JSON report; keep commander's text off stdout/stderr.
-      program.configureOutput({ writeOut: (s) => void proc.stdout.write(s), writeErr: () => undefined, outputError: () => undefined });
-    }
     program.parse(args, { from: 'user' });
-    options = toCopyOptions(program.opts<ParsedOptions>());
     const raw = rawArguments(proc.argv, readCmdline(proc));
+    plan = planFrom(program.opts(), program.args, args);
     // An operand whose bytes are not UTF-8 goes to the engine as those bytes.
-    [source, dest] = (program.args as [string, string]).map((arg) => raw.get(arg)?.shift() ?? arg) as [FilePath, FilePath];
+    const exact = (arg: string) => (raw.get(arg)?.shift() ?? arg) as string;
+    if (plan.kind === 'single') {
+      plan.source = exact(plan.source);
+      plan.dest = exact(plan.dest);
+    } else {
+      plan.sources = plan.sources.map(exact);
+      plan.dest = exact(plan.dest);
+    }
   } catch (err) {
     if (err instanceof commander.CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
@@ -268,6 +151,13 @@ export async function main(proc: Proc): Promise<number> {
     throw err;
   }
   const opts = program.opts<ParsedOptions>();
+  if (plan.kind === 'tree') {
+    const { runTree } = await import('./run-tree.js');
+    return runTree(proc, plan, opts);
+  }
+  const options = plan.copy;
+  const source: FilePath = plan.source;
+  const dest: FilePath = plan.dest;
 
   // Loaded only now: --help and --version never load the engine or native code.
   const { copy, CopyError } = await import('../copy/index.js');
@@ -300,6 +190,18 @@ export async function main(proc: Proc): Promise<number> {
   } catch (err) {
     progress?.stop();
     if (!(err instanceof CopyError)) throw err;
+    if (err.kind === 'exists') {
+      // -n: an existing DEST is left alone, quietly, as cp -n does.
+      if (opts.json) writeJson(proc, failureReport(err, options, EXIT_OK));
+      else if (opts.verbose) proc.stdout.write(`skipped ${err.quotedDest} (exists)\n`);
+      return EXIT_OK;
+    }
+    if (err.code === 'EISDIR' && (await isDirectory(source))) {
+      const message = `-r not specified; omitting directory ${err.quotedSource}`;
+      proc.stderr.write(`${paint.error('tscp:')} ${message}\n`);
+      if (opts.json) writeJson(proc, failureReport(err, options, EXIT_FAILED));
+      return EXIT_FAILED;
+    }
     const exitCode = exitCodeFor(err, caught);
     // The error line goes to stderr in every output mode; --json adds the report on stdout.
     if (opts.json) writeJson(proc, failureReport(err, options, exitCode));
@@ -321,16 +223,24 @@ export async function main(proc: Proc): Promise<number> {
   }
 }
 
+async function isDirectory(p: FilePath): Promise<boolean> {
+  const { stat } = await import('node:fs/promises');
+  return stat(p).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
+}
+
 /**
  * After a hang-up of the terminal tscp writes to, the cleanup done, die by SIGHUP itself
  * (the shell still sees 129): Node 20 aborts when it exits normally after its terminal is
  * gone, trying to restore the terminal's settings (nodejs/node#51519). Without a terminal
  * there is nothing to restore, and tscp exits 129 normally.
  */
-function hangUp(proc: Proc, handler: (signal: NodeJS.Signals) => void): void {
+export function hangUp(proc: Proc, handler: (signal: NodeJS.Signals) => void, signal: NodeJS.Signals = 'SIGHUP'): void {
   if (proc.kill === undefined || proc.pid === undefined) return;
   for (const s of HANDLED_SIGNALS) proc.off?.(s, handler);
-  proc.kill(proc.pid, 'SIGHUP');
+  proc.kill(proc.pid, signal);
 }
 
 /** The --json document (schema version 1; documented in README.md and tscp(1)). */
@@ -352,7 +262,7 @@ export interface JsonReport {
   error: null | { kind: string; code: string | null; message: string; bytesCopied: number };
 }
 
-function writeJson(proc: Proc, report: JsonReport): void {
+export function writeJson(proc: Proc, report: object): void {
   proc.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }
 
@@ -399,7 +309,7 @@ function failureReport(err: CopyError, options: CopyOptions & { mode: CopyMode }
   };
 }
 
-function usageReport(message: string): JsonReport {
+export function usageReport(message: string): JsonReport {
   return {
     schema: 1,
     ok: false,

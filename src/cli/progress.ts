@@ -6,6 +6,7 @@
  */
 import type cliProgress from 'cli-progress';
 import type { CopyMode, Method, Reporter } from '../copy/index.js';
+import type { TreeReporter } from '../tree/types.js';
 import { formatBytes } from './size.js';
 
 /** How long a copy must run before the bar appears. */
@@ -115,5 +116,92 @@ export class ProgressReporter implements Reporter {
       noTTYOutput: true,
     });
     this.bar.start(this.total ?? 1, this.done, this.payload());
+  }
+}
+
+/**
+ * The progress line of a tree copy: files and bytes done out of what the walk has found
+ * so far (the totals grow while it runs), rate, ETA and the file being copied.
+ */
+export class TreeProgressReporter implements TreeReporter {
+  private bar?: cliProgress.SingleBar;
+  private timer?: NodeJS.Timeout;
+  private readonly startedAt = performance.now();
+  private totals = { files: 0, bytes: 0 };
+  private done = { files: 0, bytes: 0 };
+  private current = '';
+  private currentMethod = '';
+  private stopped = false;
+
+  constructor(private readonly options: ProgressOptions) {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void import('cli-progress').then((m) => {
+        if (!this.stopped) this.show(m.default);
+      });
+    }, options.delayMs ?? PROGRESS_DELAY_MS);
+    this.timer.unref();
+  }
+
+  found(totals: { files: number; bytes: number }): void {
+    this.totals = totals;
+  }
+
+  fileStarted(source: string): void {
+    this.current = source;
+  }
+
+  method(method: Method): void {
+    this.currentMethod = METHOD_LABELS[method];
+  }
+
+  progress(done: { files: number; bytes: number }): void {
+    this.done = done;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.bar) {
+      this.bar.stop();
+      this.bar = undefined;
+    }
+  }
+
+  private line(): string {
+    const paint = this.options.paint ?? ((s: string) => s);
+    const { totals: found, done } = this;
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    const rate = seconds > 0 ? done.bytes / seconds : 0;
+    const share = found.bytes > 0 ? Math.min(1, done.bytes / found.bytes) : found.files > 0 ? done.files / found.files : 0;
+    const width = 20;
+    const filled = Math.round(share * width);
+    const bar = paint('█'.repeat(filled)) + '░'.repeat(width - filled);
+    const eta = rate > 0 ? formatEta((found.bytes - done.bytes) / rate) : '--:--';
+    const name = this.current.length > 40 ? `…${this.current.slice(-39)}` : this.current;
+    return [
+      `${bar} ${String(Math.floor(share * 100)).padStart(3)}%`,
+      `${done.files}/${found.files} files`,
+      `${formatBytes(done.bytes)}/${formatBytes(found.bytes)}`,
+      `${formatBytes(rate)}/s`,
+      `ETA ${eta}`,
+      this.currentMethod,
+      name,
+    ]
+      .filter(Boolean)
+      .join('  ');
+  }
+
+  private show(lib: typeof cliProgress): void {
+    this.bar = new lib.SingleBar({
+      stream: this.options.stream,
+      format: () => this.line(),
+      fps: 10,
+      hideCursor: true,
+      clearOnComplete: true,
+      linewrap: false,
+      noTTYOutput: true,
+    });
+    this.bar.start(1, 0);
   }
 }

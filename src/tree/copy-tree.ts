@@ -77,7 +77,7 @@ function emptyBytes(): BytesByMethod {
 }
 
 /** Copy SOURCES to DEST as cp -r (and with `preserve`, cp -a) does. Never rejects for a failed path: see result.errors. */
-export async function copyTree(sources: FilePath[], dest: FilePath, options: TreeOptions = {}): Promise<TreeResult & { interrupted: boolean; stuckWorkers: number }> {
+export async function copyTree(sources: FilePath[], dest: FilePath, options: TreeOptions = {}): Promise<TreeResult> {
   return new TreeRun(sources, dest, options).run();
 }
 
@@ -129,7 +129,7 @@ class TreeRun {
     };
   }
 
-  async run() {
+  async run(): Promise<TreeResult> {
     const { operands, errors } = await planOperands(this.sources, this.dest, this.options);
     for (const e of errors) this.fail(e);
     const jobs = this.options.sys ? 1 : Math.max(1, Math.floor(this.options.jobs ?? defaultJobs()));

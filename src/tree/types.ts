@@ -121,6 +121,12 @@ export interface TreeResult {
   durationMs: number;
   /** Worker threads used. */
   jobs: number;
+  /** The signal fired: the copy stopped early (every finished path is complete). */
+  interrupted: boolean;
+  /** After an interrupt, workers still blocked in a system call (a FIFO, a hung filesystem). */
+  stuckWorkers: number;
+  /** --dedupe found different bytes in at least one pair. */
+  differs: boolean;
 }
 
 /** Events while a tree is copied. Every method is optional. */
