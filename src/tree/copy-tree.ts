@@ -40,7 +40,7 @@ const BATCH_BYTES = 32 * 1024 * 1024;
 /** Batches in flight per worker: one running, one queued behind it, so none waits idle. */
 const IN_FLIGHT_PER_WORKER = 2;
 /** After an interrupt, how long to wait for workers to finish their cleanup. */
-const INTERRUPT_GRACE_MS = 400;
+const INTERRUPT_GRACE_MS = 250;
 
 const NOTHING: Preserve = { mode: false, ownership: false, timestamps: false, links: false, xattr: false };
 
@@ -105,6 +105,7 @@ class TreeRun {
   private pool!: Runner;
   private interrupted = false;
   private finished!: () => void;
+  private graceTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly sources: FilePath[],
@@ -159,7 +160,8 @@ class TreeRun {
           this.finished = resolve;
           this.pump();
         });
-        if (this.interrupted) stuckWorkers = await this.settle();
+        clearTimeout(this.graceTimer);
+        if (this.interrupted) stuckWorkers = this.pool.busy();
       } finally {
         this.options.signal?.removeEventListener('abort', onAbort);
         this.pool.close();
@@ -194,13 +196,6 @@ class TreeRun {
     this.dirStack.length = 0;
     for (const q of this.resumeBySlot) q.length = 0;
     this.maybeFinished();
-  }
-
-  /** After an interrupt: give workers a moment to clean up; count the ones still stuck. */
-  private async settle(): Promise<number> {
-    const deadline = performance.now() + INTERRUPT_GRACE_MS;
-    while (this.pool.busy() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    return this.pool.busy();
   }
 
   // -------------------------------------------------------------------------------------
@@ -298,10 +293,10 @@ class TreeRun {
     const empty =
       this.finishQueue.length === 0 && this.entryQueue.length === 0 && this.dirStack.length === 0 && this.resumeBySlot.every((q) => q.length === 0);
     if (this.finished && idle && (empty || this.interrupted)) this.finished();
-    else if (this.finished && this.interrupted && !idle) {
-      // Interrupted while workers still run: don't wait for a worker stuck in a system call.
-      const waited = this.finished;
-      setTimeout(() => waited(), INTERRUPT_GRACE_MS).unref();
+    else if (this.finished && this.interrupted && !idle && !this.graceTimer) {
+      // Interrupted while workers still run: they stop at their next chunk and clean up,
+      // but a worker stuck in a system call (a FIFO, a hung filesystem) is not waited for.
+      this.graceTimer = setTimeout(() => this.finished(), INTERRUPT_GRACE_MS);
     }
   }
 
