@@ -196,7 +196,7 @@ export async function main(proc: Proc): Promise<number> {
       else if (opts.verbose) proc.stdout.write(`skipped ${err.quotedDest} (exists)\n`);
       return EXIT_OK;
     }
-    if (err.code === 'EISDIR' && (await isDirectory(source))) {
+    if (err.code === 'EISDIR' && !isRangeRequest(options) && (await isDirectory(source))) {
       const message = `-r not specified; omitting directory ${err.quotedSource}`;
       proc.stderr.write(`${paint.error('tscp:')} ${message}\n`);
       if (opts.json) writeJson(proc, failureReport(err, options, EXIT_FAILED));

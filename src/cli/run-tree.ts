@@ -3,9 +3,9 @@
  * prints each failing path as it happens (and each path with -v), a progress line on a
  * terminal, the --json document at the end, and the exit status.
  */
-import type { CopyMode } from '../copy/index.js';
+import { quotePath, type CopyMode } from '../copy/index.js';
 import type { TreeOptions, TreeReporter } from '../tree/types.js';
-import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE } from './exit-codes.js';
+import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
 import { HANDLED_SIGNALS, SIGNAL_NUMBERS, hangUp, painter, wantsColor, writeJson, type Proc } from './main.js';
 import type { ParsedOptions } from './options.js';
 import { describeEntry, describeTree, treeJson } from './tree-report.js';
@@ -15,7 +15,7 @@ export async function runTree(
   plan: { tree: TreeOptions & { mode: CopyMode }; sources: string[]; dest: string },
   opts: ParsedOptions,
 ): Promise<number> {
-  const { copyTree, OperandError } = await import('../tree/copy-tree.js');
+  const { copyPlanned, planOperands, OperandError } = await import('../tree/copy-tree.js');
   const paint = await painter(!opts.json && wantsColor(proc.env, proc.stderr.isTTY));
   const showProgress = !opts.quiet && !opts.json && (opts.progress ?? Boolean(proc.stderr.isTTY));
   let bar: (TreeReporter & { stop(): void }) | undefined;
@@ -31,10 +31,24 @@ export async function runTree(
     ...(bar ? { found: (t) => bar!.found?.(t), fileStarted: (f) => bar!.fileStarted?.(f), method: (m) => bar!.method?.(m), progress: (d) => bar!.progress?.(d) } : {}),
     error: (e) => say(proc.stderr, `${paint.error('tscp:')} ${e.message}`),
     entry: (e) => {
-      if (e.action === 'skipped' && e.reason === 'socket') say(proc.stderr, `${paint.error('tscp:')} skipping socket '${e.source}' (tscp does not recreate sockets)`);
+      if (e.action === 'skipped' && e.reason === 'socket') say(proc.stderr, `${paint.error('tscp:')} skipping socket ${quotePath(e.source)} (tscp does not recreate sockets)`);
       else if (opts.verbose && !opts.json) say(proc.stdout, describeEntry(e));
     },
   };
+
+  // The operands first: a command that cannot work touches nothing and installs nothing.
+  let planned;
+  try {
+    planned = await planOperands(plan.sources, plan.dest, plan.tree);
+  } catch (err) {
+    if (!(err instanceof OperandError)) throw err;
+    bar?.stop();
+    proc.stderr.write(`${paint.error('tscp:')} ${err.message}\nTry 'tscp --help' for more information.\n`);
+    if (opts.json) {
+      writeJson(proc, { schema: 1, kind: 'tree', ok: false, exitCode: EXIT_USAGE, sources: plan.sources, dest: plan.dest, errors: [{ path: err.path, code: err.code, message: err.message }] });
+    }
+    return EXIT_USAGE;
+  }
 
   const controller = new AbortController();
   let caught: NodeJS.Signals | undefined;
@@ -44,17 +58,7 @@ export async function runTree(
   };
   for (const s of HANDLED_SIGNALS) proc.on?.(s, onSignal);
   try {
-    let result;
-    try {
-      result = await copyTree(plan.sources, plan.dest, { ...plan.tree, reporter, signal: controller.signal });
-    } catch (err) {
-      if (!(err instanceof OperandError)) throw err;
-      // The operands cannot work at all (several sources, DEST not a directory): nothing touched.
-      bar?.stop();
-      proc.stderr.write(`${paint.error('tscp:')} ${err.message}\nTry 'tscp --help' for more information.\n`);
-      if (opts.json) writeJson(proc, { schema: 1, kind: 'tree', ok: false, exitCode: 2, sources: plan.sources, dest: plan.dest, errors: [{ path: err.path, code: err.code, message: err.message }] });
-      return 2;
-    }
+    const result = await copyPlanned(planned, plan.sources, plan.dest, { ...plan.tree, reporter, signal: controller.signal });
     bar?.stop();
     const exitCode = result.interrupted
       ? EXIT_SIGNAL_BASE + (SIGNAL_NUMBERS[caught ?? 'SIGINT'] ?? 2)

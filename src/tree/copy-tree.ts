@@ -16,12 +16,14 @@ import os from 'node:os';
 import { pathText, joinPath, type FilePath } from '../copy/paths.js';
 import type { BytesByMethod, Fallback } from '../copy/types.js';
 import { revivePath, type EntryStat } from './entry-stat.js';
-import { OperandError, planOperands } from './plan.js';
+import { OperandError, planOperands, type PlannedOperand } from './plan.js';
 import { InlinePool, WorkerPool, type BatchResult, type PoolEvents, type Runner } from './pool.js';
 import type { ListedEntry, RunSettings, Task, TaskOutcome } from './tasks.js';
 import type { EntryResult, Preserve, TreeCounts, TreeError, TreeOptions, TreeResult } from './types.js';
 
-export { OperandError };
+export { OperandError, planOperands };
+
+export type Plan = { operands: PlannedOperand[]; errors: TreeError[] };
 
 /**
  * Workers when -j is not given. Measured on the 2-core machine (bench, tree scenarios):
@@ -76,9 +78,18 @@ function emptyBytes(): BytesByMethod {
   return { reflinked: 0, copyFileRange: 0, sendfile: 0, readWrite: 0, deduplicated: 0, holes: 0 };
 }
 
-/** Copy SOURCES to DEST as cp -r (and with `preserve`, cp -a) does. Never rejects for a failed path: see result.errors. */
+/**
+ * Copy SOURCES to DEST as cp -r (and with `preserve`, cp -a) does. Never rejects for a
+ * failed path (see result.errors); rejects with an OperandError when the operands cannot
+ * work at all (several sources and DEST not a directory), before anything is touched.
+ */
 export async function copyTree(sources: FilePath[], dest: FilePath, options: TreeOptions = {}): Promise<TreeResult> {
-  return new TreeRun(sources, dest, options).run();
+  return copyPlanned(await planOperands(sources, dest, options), sources, dest, options);
+}
+
+/** copyTree() for operands already planned with planOperands() (the CLI checks them first). */
+export async function copyPlanned(plan: Plan, sources: FilePath[], dest: FilePath, options: TreeOptions = {}): Promise<TreeResult> {
+  return new TreeRun(sources, dest, options).run(plan);
 }
 
 class TreeRun {
@@ -130,8 +141,7 @@ class TreeRun {
     };
   }
 
-  async run(): Promise<TreeResult> {
-    const { operands, errors } = await planOperands(this.sources, this.dest, this.options);
+  async run({ operands, errors }: Plan): Promise<TreeResult> {
     for (const e of errors) this.fail(e);
     const jobs = this.options.sys ? 1 : Math.max(1, Math.floor(this.options.jobs ?? defaultJobs()));
     const events: PoolEvents = {

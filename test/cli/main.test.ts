@@ -104,9 +104,9 @@ t.test('usage errors: exit 2, "tscp: " on stderr, nothing created', async (t) =>
   const { dir, src } = scratch(t);
   const dst = path.join(dir, 'dst.bin');
   const cases: [string, string[], RegExp][] = [
-    ['no operands', [], /missing required argument 'SOURCE'/],
-    ['one operand', [src], /missing required argument 'DEST'/],
-    ['three operands', [src, dst, path.join(dir, 'third')], /too many arguments/],
+    ['no operands', [], /missing file operand/],
+    ['one operand', [src], /missing destination file operand after/],
+    ['three operands onto a missing directory', [src, dst, path.join(dir, 'third')], /target '.*third' is not a directory/],
     ['unknown option', ['--bogus', src, dst], /unknown option '--bogus'/],
     ['bad --reflink value', ['--reflink=sometimes', src, dst], /sometimes/],
     ['--copy with --reflink=always', ['--copy', '--reflink=always', src, dst], /--copy conflicts with --reflink=always/],
