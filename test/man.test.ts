@@ -165,3 +165,25 @@ t.test('the --json report is documented in the README and the page, every top-le
     t.match(manJson, new RegExp(`(?<![\\w.-])${key}(?![\\w-])`), `the page documents the JSON key "${key}"`);
   }
 });
+
+t.test('the tree --json report is documented too, every top-level key', async (t) => {
+  // A tree run whose only operand is missing still prints the whole document.
+  const r = spawnSync(process.execPath, [BIN, '-r', '--json', '/nonexistent-tscp-source', '/tmp'], { encoding: 'utf8', env: cleanEnv() });
+  let doc: Record<string, unknown> = {};
+  try {
+    doc = JSON.parse(r.stdout) as Record<string, unknown>;
+  } catch {
+    t.fail(`tscp -r --json printed no JSON document: ${r.stdout}`);
+  }
+  t.equal(doc.kind, 'tree', 'the document says it is a tree report');
+  t.equal(r.status, 1, 'a missing operand is a failed path: exit 1');
+  const keys = Object.keys(doc);
+  t.ok(keys.length >= 10, `the tree report's keys: ${keys.join(', ')}`);
+  const treeSection = readmeSections(readme).find((s) => /tree/i.test(s.heading) && /--json/.test(s.heading));
+  t.ok(treeSection, 'the README has a section on the tree --json report');
+  const manJson = sections.get('JSON REPORT') ?? '';
+  for (const key of keys) {
+    t.match(treeSection?.body ?? '', new RegExp(`\`${key}\``), `README documents the tree JSON key "${key}"`);
+    t.match(manJson, new RegExp(`(?<![\\w.-])${key}(?![\\w-])`), `the page documents the tree JSON key "${key}"`);
+  }
+});
