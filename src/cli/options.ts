@@ -131,7 +131,7 @@ export function buildProgram(commander: Commander, version: string, output: { ou
     .option('-x, --one-file-system', 'stay on the filesystem of each SOURCE')
     .option('-t, --target-directory <DIRECTORY>', 'copy every SOURCE into DIRECTORY')
     .option('-T, --no-target-directory', 'treat DEST as the name to write, never a directory to copy into')
-    .option('-j, --jobs <N>', 'parallel workers for trees (default: twice the CPUs, 2 to 8)', jobsOption(commander))
+    .option('-j, --jobs <N>', 'parallel workers for trees (default: one per CPU, 2 to 8)', jobsOption(commander))
     .optionsGroup('Range of one file (as xfs_io copy_range; not cp\'s -s/-d/-l):')
     .option('-s, --src-offset <N>', 'first byte of SOURCE to copy (default 0)', sizeOption(commander, 's'))
     .option('-d, --dst-offset <N>', 'where that byte lands in DEST (default 0)', sizeOption(commander, 'd'))

@@ -31,9 +31,9 @@ export function dirName(p: FilePath): FilePath {
   return i === 0 ? Buffer.from('/') : t.subarray(0, i);
 }
 
-/** `dir/name`; a Buffer if either part is one. */
+/** `dir/name` as cp writes it (no other normalisation); a Buffer if either part is one. */
 export function joinPath(dir: FilePath, name: FilePath): FilePath {
-  if (typeof dir === 'string' && typeof name === 'string') return path.join(dir, name);
+  if (typeof dir === 'string' && typeof name === 'string') return dir.length === 0 || dir.endsWith('/') ? dir + name : `${dir}/${name}`;
   const d = Buffer.from(dir);
   const sep = d.length > 0 && d[d.length - 1] !== SLASH ? Buffer.from('/') : Buffer.alloc(0);
   return Buffer.concat([d, sep, Buffer.from(name)]);

@@ -24,6 +24,8 @@ import type { ByteRange, BytesByMethod, CopyMode, Fallback, Method, Reporter } f
  * accepted the method, so a change of mind means something is wrong.
  */
 export const CANNOT_USE_METHOD_HERE = new Set(['EXDEV', 'EOPNOTSUPP', 'ENOTTY', 'ENOSYS', 'EINVAL', 'EPERM', 'EBADF', 'ETXTBSY']);
+/** Of those, the ones that speak for the filesystems, not for this pair of open files. */
+const NEVER_ON_THESE_FILESYSTEMS = new Set(['EXDEV', 'EOPNOTSUPP', 'ENOTTY', 'ENOSYS']);
 
 /**
  * Bytes per in-kernel call. Bounded so each synchronous call returns quickly (koffi calls
@@ -56,6 +58,12 @@ export interface TransferContext {
   signal?: AbortSignal;
   /** Total bytes this transfer covers, for progress; null when unknown (a stream). */
   total: number | null;
+  /**
+   * Methods this pair of filesystems is known to refuse (errno by method), shared by the
+   * copies of a tree: a refusal that says "never here" (EXDEV, EOPNOTSUPP, ENOTTY, ENOSYS)
+   * is learnt from the first file and recorded, not asked again, for the rest.
+   */
+  refusals?: Map<Method, string>;
   /** Tuning, for the benchmark sweeps: bytes per in-kernel call and read/write buffer size. */
   kernelChunkBytes?: number;
   readWriteBufferBytes?: number;
@@ -101,6 +109,11 @@ export class Transfer {
    */
   reflinkWhole(size: number): boolean {
     this.checkAborted();
+    const known = this.ctx.refusals?.get('reflink');
+    if (known && this.ctx.mode !== 'always') {
+      this.recordFallback('reflink', this.dataMethods[0]!, known);
+      return false;
+    }
     this.announce('reflink');
     try {
       this.ctx.sys.ficlone(this.ctx.dstFd, this.ctx.srcFd);
@@ -137,7 +150,20 @@ export class Transfer {
       throw this.failure(err, this.ctx.mode === 'always' ? 'reflink' : 'copy');
     }
     this.recordFallback('reflink', this.dataMethods[0]!, err.code);
+    this.remember('reflink', err.code);
     return false;
+  }
+
+  private remember(method: Method, errno: string): void {
+    if (NEVER_ON_THESE_FILESYSTEMS.has(errno)) this.ctx.refusals?.set(method, errno);
+  }
+
+  /**
+   * Steps 2-4 for a SOURCE without holes (its blocks cover its size): one data segment,
+   * no SEEK_DATA/SEEK_HOLE walk (as cp does for files that do not look sparse).
+   */
+  async copyDense(length: number): Promise<void> {
+    await this.copyData(0, length, 0);
   }
 
   /**
@@ -184,6 +210,12 @@ export class Transfer {
     while (pos < to) {
       await this.breathe();
       const method = this.dataMethods[this.methodIndex]!;
+      const known = this.ctx.refusals?.get(method);
+      if (known && !this.movedBy.get(method) && this.methodIndex < this.dataMethods.length - 1) {
+        this.methodIndex++;
+        this.recordFallback(method, this.dataMethods[this.methodIndex]!, known);
+        continue;
+      }
       this.announce(method);
       let moved: number;
       try {
@@ -194,6 +226,7 @@ export class Transfer {
         if (err instanceof SysError && CANNOT_USE_METHOD_HERE.has(err.code) && !this.movedBy.get(method) && !isLast) {
           this.methodIndex++;
           this.recordFallback(method, this.dataMethods[this.methodIndex]!, err.code);
+          this.remember(method, err.code);
           continue;
         }
         throw this.failure(err);

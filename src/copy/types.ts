@@ -73,9 +73,18 @@ export interface CopyOptions {
   /**
    * Called with the new file's descriptor after its bytes are in and before it takes
    * DEST's name: where the tree copy applies SOURCE's times, owner, xattrs and mode, so
-   * the file appears complete. Whole-file copies only.
+   * the file appears complete. Returns true when it set the mode itself (the engine then
+   * does not). Whole-file copies only.
    */
-  finish?: (fd: number, created: boolean) => void;
+  finish?: (fd: number, created: boolean) => boolean | void;
+  /**
+   * Remember, per pair of filesystems (keyed "srcDev:dstDev"), the methods they refuse for
+   * good (EXDEV, EOPNOTSUPP...): a tree copy learns it from its first file and does not ask
+   * again for every other one; the refusal is still reported for each file.
+   */
+  refusalMemory?: Map<string, Map<Method, string>>;
+  /** DEST's device, when the caller knows it (saves a stat per file for refusalMemory). */
+  destDevice?: number;
   /** Measure shared extents with FIEMAP after the copy (default true); false gives sharedBytes null. */
   measureSharing?: boolean;
   /** The system-call layer; tests replace it to inject faults. */

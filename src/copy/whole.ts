@@ -9,7 +9,7 @@ import { closeQuietly, fail, isStream, result, sharedAfter, transferContext, uma
 import { pathText } from './paths.js';
 import { inPlaceTarget, tempFileTarget, unnamedTarget } from './target.js';
 import { Transfer } from './transfer.js';
-import type { CopyResult } from './types.js';
+import type { CopyResult, Method } from './types.js';
 
 const { O_WRONLY, O_NOCTTY } = fsConstants;
 
@@ -38,6 +38,25 @@ async function copyIntoSpecial(job: Job, srcFd: number): Promise<CopyResult> {
   return result(job, t, null, t.done, 0, true);
 }
 
+/**
+ * Whether SOURCE may have holes: fewer blocks allocated than its size needs (cp's test).
+ * A file that does not look sparse is copied as one data segment, without the
+ * SEEK_DATA/SEEK_HOLE walk; one that does is walked so its holes stay holes.
+ */
+function looksSparse(src: FileStat): boolean {
+  return src.blocks * 512 < src.size;
+}
+
+/** The refusals remembered for this pair of filesystems (tree copies), or undefined. */
+function refusalsFor(job: Job, src: FileStat, dstFd: number): Map<Method, string> | undefined {
+  const memory = job.options.refusalMemory;
+  if (!memory) return undefined;
+  const key = `${src.dev}:${job.options.destDevice ?? job.sys.fstat(dstFd).dev}`;
+  let known = memory.get(key);
+  if (!known) memory.set(key, (known = new Map()));
+  return known;
+}
+
 export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing: FileStat | null): Promise<CopyResult> {
   const { sys } = job;
   if (existing?.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open'));
@@ -51,7 +70,7 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
     (!job.options.inplace && ((!existing && job.options.unnamedTemp && unnamedTarget(job)) || tempFileTarget(job, existing))) ||
     inPlaceTarget(job, src, existing);
   const total = stream ? null : src.size;
-  const t = new Transfer({ ...transferContext(job, srcFd, target.fd), total });
+  const t = new Transfer({ ...transferContext(job, srcFd, target.fd), total, refusals: refusalsFor(job, src, target.fd) });
   job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: total, mode: job.mode });
   let committed = false;
   let shared: number | null = 0;
@@ -67,8 +86,12 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
         // then sized up front: writes inside the file's size draw no speculative
         // preallocation (XFS), and a trailing hole needs no extra step.
         if (job.options.inplace) sys.ftruncate(fd, 0);
-        sys.ftruncate(fd, src.size);
-        await t.copySparse({ srcOffset: 0, dstOffset: 0, length: src.size }, 0);
+        if (looksSparse(src) || job.options.inplace) {
+          sys.ftruncate(fd, src.size);
+          await t.copySparse({ srcOffset: 0, dstOffset: 0, length: src.size }, 0);
+        } else {
+          await t.copyDense(src.size);
+        }
       }
       const now = sys.fstat(srcFd).size;
       if (now !== src.size) {
@@ -82,14 +105,14 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
       }
       shared = sharedAfter(job, t, srcFd, fd, { srcOffset: 0, dstOffset: 0, length: src.size });
     }
-    if (target.atomic) {
+    // The caller's metadata (the tree copy's times, owner, xattrs, mode) goes on before the
+    // file takes DEST's name, so it never appears half-finished.
+    const modeSet = job.options.finish?.(fd, existing === null) === true;
+    if (target.atomic && !modeSet) {
       // An existing DEST keeps its own mode (its owner was settled when the temporary
       // file was made); a new one gets SOURCE's permission bits less the umask.
       sys.fchmod(fd, existing ? existing.mode & 0o7777 : src.mode & 0o777 & ~umaskOf(job.options));
     }
-    // The caller's metadata (the tree copy's times, owner, xattrs, mode) goes on before the
-    // file takes DEST's name, so it never appears half-finished.
-    job.options.finish?.(fd, existing === null);
     target.commit();
     committed = true;
     sys.close(fd);

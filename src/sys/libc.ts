@@ -52,6 +52,8 @@ export interface Libc {
   /** utimensat(2) and futimens(3); `times` is two struct timespec (32 bytes). */
   utimensat(dirFd: number, path: Buffer, times: Buffer, flags: number): number;
   futimens(fd: number, times: Buffer): number;
+  /** statx(2) into a 256-byte buffer. */
+  statx(dirFd: number, path: Buffer, flags: number, mask: number, buf: Buffer): number;
   /** flistxattr(2) / llistxattr(2): the names, NUL-separated, into `list` (or the size needed when it is null). */
   flistxattr(fd: number, list: Buffer | null, size: number): number;
   llistxattr(path: Buffer, list: Buffer | null, size: number): number;
@@ -84,6 +86,7 @@ export function libc(): Libc {
   const mknodat = lib.func('int mknodat(int dirfd, const void *path, uint32_t mode, uint64_t dev)');
   const utimensat = lib.func('int utimensat(int dirfd, const void *path, const void *times, int flags)');
   const futimens = lib.func('int futimens(int fd, const void *times)');
+  const statx = lib.func('int statx(int dirfd, const void *path, int flags, unsigned int mask, void *buf)');
   const flistxattr = lib.func('long flistxattr(int fd, void *list, size_t size)');
   const llistxattr = lib.func('long llistxattr(const void *path, void *list, size_t size)');
   const fgetxattr = lib.func('long fgetxattr(int fd, const void *name, void *value, size_t size)');
@@ -104,6 +107,7 @@ export function libc(): Libc {
     mknodat: (dirFd, path, mode, dev) => mknodat(dirFd, path, mode, dev) as number,
     utimensat: (dirFd, path, times, flags) => utimensat(dirFd, path, times, flags) as number,
     futimens: (fd, times) => futimens(fd, times) as number,
+    statx: (dirFd, path, flags, mask, buf) => statx(dirFd, path, flags, mask, buf) as number,
     flistxattr: (fd, list, size) => Number(flistxattr(fd, list, size)),
     llistxattr: (path, list, size) => Number(llistxattr(path, list, size)),
     fgetxattr: (fd, name, value, size) => Number(fgetxattr(fd, name, value, size)),

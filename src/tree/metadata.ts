@@ -32,8 +32,10 @@ export class PreserveError extends Error {
 /**
  * Apply what `ctx.preserve` asks of `st` to the new entry `dest` (an open descriptor, or a
  * path that is never followed). `source` is read for its xattrs. `created` is false for an
- * entry that existed before (its mode is then kept unless the mode is preserved).
- * Returns the failures that were asked for; the others are ignored as cp -a ignores them.
+ * entry that existed before (its mode is then kept unless the mode is preserved);
+ * `ownerAlready` says it was made with SOURCE's owner and group already (no chown needed).
+ * Returns the failures that were asked for (the others are ignored as cp -a ignores them)
+ * and whether the mode was set.
  */
 export function applyMetadata(
   ctx: MetadataContext,
@@ -41,7 +43,8 @@ export function applyMetadata(
   dest: FileRef,
   st: EntryStat,
   created: boolean,
-): PreserveError[] {
+  ownerAlready = false,
+): { problems: PreserveError[]; modeSet: boolean } {
   const { sys, preserve, require } = ctx;
   const problems: PreserveError[] = [];
   const attempt = (what: keyof Preserve, fn: () => void): boolean => {
@@ -59,7 +62,7 @@ export function applyMetadata(
   if (preserve.timestamps) attempt('timestamps', () => sys.setTimes(dest, st.atimeNs, st.mtimeNs));
 
   let ownerKept = true;
-  if (preserve.ownership) {
+  if (preserve.ownership && !ownerAlready) {
     ownerKept = attempt('ownership', () => {
       try {
         chown(sys, dest, st.uid, st.gid);
@@ -113,9 +116,10 @@ export function applyMetadata(
     if (mode !== null) {
       const m = mode;
       attempt('mode', () => (typeof dest === 'number' ? sys.fchmod(dest, m) : sys.chmod(dest, m)));
+      return { problems, modeSet: true };
     }
   }
-  return problems;
+  return { problems, modeSet: false };
 }
 
 const describe: Record<keyof Preserve, string> = {

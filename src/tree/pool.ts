@@ -7,12 +7,14 @@ import { Worker } from 'node:worker_threads';
 import type { Method } from '../copy/types.js';
 import type { Sys } from '../sys/index.js';
 import { runTask, type RunSettings, type Task, type TaskOutcome } from './tasks.js';
-import type { FromWorker, ToWorker, WorkerInit } from './worker.js';
+import type { BatchSummary, FromWorker, ToWorker, WorkerInit } from './worker.js';
 
 export interface BatchResult {
   outcomes: TaskOutcome[];
   /** The batch stopped early because the run was interrupted; later tasks did not run. */
   interrupted: boolean;
+  /** Bytes and refusals of the batch's files when the outcomes carry only each entry's kind. */
+  summary?: BatchSummary;
 }
 
 export interface PoolEvents {
@@ -87,7 +89,7 @@ export class WorkerPool implements Runner {
     }
     const waiter = this.waiting.get(msg.id);
     this.waiting.delete(msg.id);
-    waiter?.resolve({ outcomes: msg.outcomes, interrupted: msg.interrupted });
+    waiter?.resolve({ outcomes: msg.outcomes, interrupted: msg.interrupted, summary: msg.summary });
   }
 
   /** A worker died (a bug or out of memory): fail its batches loudly rather than hang. */
@@ -110,6 +112,7 @@ export class InlinePool implements Runner {
   readonly size = 1;
   private readonly controller = new AbortController();
   private readonly listings = new Map();
+  private readonly refusals = new Map();
   private running = 0;
 
   constructor(
@@ -132,6 +135,7 @@ export class InlinePool implements Runner {
                 settings: this.settings,
                 signal: this.controller.signal,
                 listings: this.listings,
+                refusals: this.refusals,
                 onBytes: (n) => this.events.bytes(n),
                 onMethod: (m) => this.events.method(m),
               },

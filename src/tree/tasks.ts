@@ -27,14 +27,35 @@ export interface RunSettings {
   umask: number;
   measureSharing: boolean;
   oneFileSystem: boolean;
+  /** Whether the caller wants each path's EntryResult (-v, a reporter.entry); else counts only. */
+  reportEntries: boolean;
 }
+
+/** Who this process creates files as. */
+const EUID = process.geteuid?.() ?? -1;
+const EGID = process.getegid?.() ?? -1;
 
 /** Names listed per task: a huge directory is read in slices, never whole. */
 export const LIST_SLICE = 2048;
 
 type PathData = string | Uint8Array;
 /** A file, symlink or special file to recreate. */
-type EntryTask = { t: 'file' | 'symlink' | 'special'; src: PathData; dest: PathData; st: EntryStat; destAbsent: boolean };
+type EntryTask = {
+  t: 'file' | 'symlink' | 'special';
+  src: PathData;
+  dest: PathData;
+  st: EntryStat;
+  destAbsent: boolean;
+  /** DEST's directory, when this run made it: its device and the group new files get there. */
+  fresh?: FreshDirectory;
+};
+
+/** A directory this run made: what a new file in it is known to get without asking. */
+export interface FreshDirectory {
+  dev: number;
+  /** The group of a file created there (the directory's own when it is setgid, else ours). */
+  gid: number;
+}
 
 export type Task =
   /** Make DEST's directory (unless it exists) and list SOURCE's, a slice at a time. */
@@ -70,6 +91,8 @@ export interface TaskOutcome {
   errors: TreeError[];
   /** dir tasks: whether the directory was made now (so its entries cannot exist yet). */
   created?: boolean;
+  /** dir tasks that made the directory: what its new files get. */
+  fresh?: FreshDirectory;
   listed?: ListedEntry[];
   /** dir tasks: more names to read (send the same task again with resume). */
   more?: boolean;
@@ -83,6 +106,8 @@ export interface TaskContext {
   signal: AbortSignal;
   /** A worker's open directory listings, by task id. */
   listings: Map<number, DirReader>;
+  /** Methods each pair of filesystems refused for good, learnt from earlier files. */
+  refusals: Map<string, Map<Method, string>>;
   /** The regular file being copied (progress) and the method it uses. */
   onBytes?(bytes: number): void;
   onMethod?(method: Method): void;
@@ -185,7 +210,13 @@ function listDirectory(ctx: TaskContext, task: Extract<Task, { t: 'dir' }>, src:
       }
     }
   }
-  if (task.stay) return { errors, listed: [], more: false, created };
+  let fresh: FreshDirectory | undefined;
+  if (created) {
+    // One stat per directory tells every file copied into it its device and group.
+    const made = sys.stat(dest, false);
+    fresh = { dev: made.dev, gid: made.mode & 0o2000 ? made.gid : EGID };
+  }
+  if (task.stay) return { errors, listed: [], more: false, created, fresh };
   let reader = ctx.listings.get(task.id);
   if (!reader) {
     reader = sys.opendir(src);
@@ -218,7 +249,7 @@ function listDirectory(ctx: TaskContext, task: Extract<Task, { t: 'dir' }>, src:
     ctx.listings.delete(task.id);
     reader.close();
   }
-  return { errors, listed, more, created };
+  return { errors, listed, more, created, fresh };
 }
 
 /** --update and an existing DEST: whether to leave it, and why. */
@@ -259,8 +290,14 @@ async function copyFile(ctx: TaskContext, task: EntryTask, src: FilePath, dest: 
       measureSharing: settings.measureSharing,
       signal: ctx.signal,
       sys: ctx.sys,
+      refusalMemory: ctx.refusals,
+      destDevice: task.fresh?.dev,
       finish: (fd, created) => {
-        problems = applyMetadata(metadataContext(ctx), src, fd, task.st, created);
+        // A file new in a directory we made already has our owner and the directory's group.
+        const ownerAlready = created && task.fresh !== undefined && task.st.uid === EUID && task.st.gid === task.fresh.gid;
+        const applied = applyMetadata(metadataContext(ctx), src, fd, task.st, created, ownerAlready);
+        problems = applied.problems;
+        return applied.modeSet;
       },
       reporter: {
         progress: (n) => {
@@ -333,7 +370,7 @@ function makeSymlink(ctx: TaskContext, task: EntryTask, src: FilePath, dest: Fil
   if (keep) return skipped(task, src, dest, keep);
   const target = sys.readlink(src);
   if (place(ctx, dest, task.destAbsent, (at) => sys.symlink(target, at)) === 'exists') return skipped(task, src, dest, 'exists');
-  const problems = applyMetadata(metadataContext(ctx), src, dest, task.st, true);
+  const { problems } = applyMetadata(metadataContext(ctx), src, dest, task.st, true);
   return { errors: preserveErrors(problems, dest), entry: { source: pathText(src), dest: pathText(dest), kind: 'symlink', action: 'created' } };
 }
 
@@ -345,7 +382,7 @@ function makeSpecial(ctx: TaskContext, task: EntryTask, src: FilePath, dest: Fil
   // Type bits and permissions (the kernel applies the umask); setuid bits come with the mode.
   const mode = (task.st.mode & 0o170000) | (task.st.mode & 0o777);
   if (place(ctx, dest, task.destAbsent, (at) => sys.mknod(at, mode, task.st.rdev)) === 'exists') return skipped(task, src, dest, 'exists');
-  const problems = applyMetadata(metadataContext(ctx), src, dest, task.st, true);
+  const { problems } = applyMetadata(metadataContext(ctx), src, dest, task.st, true);
   return { errors: preserveErrors(problems, dest), entry: { source: pathText(src), dest: pathText(dest), kind: task.st.kind, action: 'created' } };
 }
 
@@ -358,7 +395,7 @@ function makeHardLink(ctx: TaskContext, task: Extract<Task, { t: 'link' }>, src:
 }
 
 function finishDirectory(ctx: TaskContext, task: Extract<Task, { t: 'dirDone' }>, src: FilePath, dest: FilePath): TaskOutcome {
-  const problems = applyMetadata(metadataContext(ctx), src, dest, task.st, task.created);
+  const { problems } = applyMetadata(metadataContext(ctx), src, dest, task.st, task.created);
   return {
     errors: preserveErrors(problems, dest),
     entry: { source: pathText(src), dest: pathText(dest), kind: 'directory', action: task.created ? 'created' : 'copied' },

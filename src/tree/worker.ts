@@ -7,8 +7,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { linuxSys, type DirReader } from '../sys/index.js';
 import { CopyError } from '../copy/errors.js';
-import { runTask, type RunSettings, type Task, type TaskOutcome } from './tasks.js';
-import type { Method } from '../copy/types.js';
+import { runTask, type RunSettings, type Task, type TaskContext, type TaskOutcome } from './tasks.js';
+import type { BytesByMethod, Fallback, Method } from '../copy/types.js';
 import { pathText } from '../copy/paths.js';
 import { revivePath } from './entry-stat.js';
 
@@ -19,8 +19,14 @@ export interface WorkerInit {
 }
 
 export type ToWorker = { type: 'batch'; id: number; tasks: Task[] };
+/** Bytes and refusals of a batch's files, summed in the worker (when no one asked for each path). */
+export interface BatchSummary {
+  bytes: BytesByMethod;
+  fallbacks: (Fallback & { files: number })[];
+}
+
 export type FromWorker =
-  | { type: 'done'; id: number; outcomes: TaskOutcome[]; interrupted: boolean }
+  | { type: 'done'; id: number; outcomes: TaskOutcome[]; interrupted: boolean; summary?: BatchSummary }
   | { type: 'progress'; bytes: number; file?: string; method?: Method };
 
 /** How often a worker tells the main thread how many bytes it moved. */
@@ -40,43 +46,76 @@ const signal = {
 } as unknown as AbortSignal;
 
 const listings = new Map<number, DirReader>();
+const refusals = new Map<string, Map<Method, string>>();
 let pendingBytes = 0;
 let lastPost = 0;
+let currentFile: string | undefined;
+let method: Method | undefined;
+let postedMethod: Method | undefined;
 
-function flushProgress(extra: Partial<Extract<FromWorker, { type: 'progress' }>> = {}, force = false): void {
+/**
+ * Tell the main thread how far this worker got, at most every PROGRESS_EVERY_MS: a message
+ * costs tens of microseconds, as much as copying a small file, so never one per file.
+ */
+function flushProgress(force = false): void {
   const now = performance.now();
-  if (!force && now - lastPost < PROGRESS_EVERY_MS && !extra.file && !extra.method) return;
+  if (!force && now - lastPost < PROGRESS_EVERY_MS) return;
   lastPost = now;
-  parentPort!.postMessage({ type: 'progress', bytes: pendingBytes, ...extra } satisfies FromWorker);
+  if (pendingBytes === 0 && currentFile === undefined && method === postedMethod) return;
+  const changed = method !== postedMethod ? method : undefined;
+  parentPort!.postMessage({ type: 'progress', bytes: pendingBytes, file: currentFile, method: changed } satisfies FromWorker);
+  postedMethod = method;
   pendingBytes = 0;
+  currentFile = undefined;
+}
+
+/** One context for every task this worker runs. */
+const context: TaskContext = {
+  sys: linuxSys,
+  settings: init.settings,
+  signal,
+  listings,
+  refusals,
+  onBytes: (n) => {
+    pendingBytes += n;
+    flushProgress();
+  },
+  onMethod: (m) => {
+    method = m;
+  },
+};
+
+function addToSummary(into: BatchSummary | undefined, bytes: BytesByMethod, fallbacks: Fallback[]): BatchSummary {
+  const s = into ?? { bytes: { reflinked: 0, copyFileRange: 0, sendfile: 0, readWrite: 0, deduplicated: 0, holes: 0 }, fallbacks: [] };
+  for (const k of Object.keys(s.bytes) as (keyof BytesByMethod)[]) s.bytes[k] += bytes[k];
+  for (const f of fallbacks) {
+    const seen = s.fallbacks.find((x) => x.from === f.from && x.to === f.to && x.errno === f.errno);
+    if (seen) seen.files++;
+    else s.fallbacks.push({ ...f, files: 1 });
+  }
+  return s;
 }
 
 parentPort!.on('message', async (msg: ToWorker) => {
   const outcomes: TaskOutcome[] = [];
+  let summary: BatchSummary | undefined;
   let interrupted = false;
   for (const task of msg.tasks) {
     if (signal.aborted) {
       interrupted = true;
       break;
     }
-    if (task.t === 'file' && task.st.size >= 8 * 1024 * 1024) flushProgress({ file: pathText(revivePath(task.src)) }, true);
+    if (task.t === 'file' && task.st.size >= 1024 * 1024) currentFile = pathText(revivePath(task.src));
     try {
-      outcomes.push(
-        await runTask(
-          {
-            sys: linuxSys,
-            settings: init.settings,
-            signal,
-            listings,
-            onBytes: (n) => {
-              pendingBytes += n;
-              flushProgress();
-            },
-            onMethod: (method) => flushProgress({ method }),
-          },
-          task,
-        ),
-      );
+      const outcome = await runTask(context, task);
+      // Each result crosses to the main thread (structured clone, the worker's dearest call):
+      // without a listener for each path, the batch's sums and each entry's kind are enough.
+      if (!init.settings.reportEntries && outcome.entry && outcome.entry.action !== 'skipped') {
+        const e = outcome.entry;
+        if (e.bytes) summary = addToSummary(summary, e.bytes, e.fallbacks ?? []);
+        outcome.entry = { source: '', dest: '', kind: e.kind, action: e.action };
+      }
+      outcomes.push(outcome);
     } catch (err) {
       if (err instanceof CopyError && err.kind === 'interrupted') {
         interrupted = true;
@@ -86,6 +125,6 @@ parentPort!.on('message', async (msg: ToWorker) => {
       outcomes.push({ errors: [{ path: pathText(revivePath(task.src)), code: null, message: `internal error: ${(err as Error)?.message ?? err}` }] });
     }
   }
-  flushProgress({}, true);
-  parentPort!.postMessage({ type: 'done', id: msg.id, outcomes, interrupted } satisfies FromWorker);
+  flushProgress(true);
+  parentPort!.postMessage({ type: 'done', id: msg.id, outcomes, interrupted, summary } satisfies FromWorker);
 });

@@ -11,7 +11,8 @@
  *   --update=none  as cp 9.1's -n (cp 9.1 has no --update=WHEN); --update=all as plain cp
  *   -P / -L / -H   a symlink operand and symlinks inside the tree
  *   -x             a tmpfs mounted inside SOURCE: its mount point made empty, not entered
- *   refusals       into itself (nothing made), a directory without -r, several sources
+ *   refusals       into itself (nothing made, where cp makes a first level: only its status
+ *                  and message are compared), a directory without -r, several sources
  *                  onto a non-directory (exit 2, nothing touched), cp's -l/-s/-d letters
  *   EACCES         as uid 1234: a 000 directory and a 000 file fail, one line each, exit 1,
  *                  every other file copied; --json lists exactly those paths
@@ -19,7 +20,10 @@
  *                  130/143 within 0.5 s, every file at a DEST path complete, no .tscp-* name
  *   FIFO           `-p fifo out` with no writer: SIGTERM ends it within 0.5 s, no `out`
  *   ulimit -n 1024 3000 files in one directory and 300 nested directories
- *   -j 1 / -j 8    identical trees (and equal to cp -r's)
+ *   -j 1 / -j 8    identical trees (and equal to cp -r's); 12 runs of -j 8 all succeed
+ *
+ * Tree runs use bin/tscp.js without tap's hooks (each worker thread would load them too);
+ * the usage errors, which start no worker, go through the tscp() helper.
  */
 import t, { type Test } from 'tap';
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncOptions } from 'node:child_process';
@@ -56,6 +60,14 @@ function cleanEnv(): NodeJS.ProcessEnv {
 function run(cmd: string, args: string[], options: SpawnSyncOptions = {}): RunResult {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 300_000, ...options });
   return { status: r.status, signal: r.signal, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/**
+ * bin/tscp.js without tap's hooks (through env -u, as tap re-adds its loader to any child's
+ * NODE_OPTIONS): every worker thread would otherwise load them too, at seconds per run.
+ */
+function ts(args: string[], cwd: string, options: SpawnSyncOptions = {}): RunResult {
+  return run('env', ['-u', 'NODE_OPTIONS', process.execPath, BIN, ...args], { cwd, env: cleanEnv(), ...options });
 }
 
 function cp(args: string[], cwd: string): RunResult {
@@ -155,7 +167,7 @@ function compareSteps(t: Test, tw: Twin, steps: (Step | string[])[], what: strin
   for (const s of steps) {
     const step = Array.isArray(s) ? { args: s } : s;
     const c = cp(step.args, tw.a);
-    const r = tscp(step.args, { cwd: tw.b });
+    const r = ts(step.args, tw.b);
     const label = `${what}: ${step.args.join(' ')}`;
     t.equal(r.status, step.status ?? c.status, `${label}: exit ${step.status ?? c.status} (cp: ${c.status} ${c.stderr.trim()}; tscp: ${r.status} ${r.stderr.trim()})`);
     results.push(r);
@@ -362,10 +374,13 @@ t.test('several sources into a directory, -t DIR, -T (as cp)', async (t) => {
 // ---------------------------------------------------------------------------------------
 // -n, -u, --update
 
-/** src and an existing dst with files older, newer and as old as SOURCE's. */
+/**
+ * src, and an existing copy of it at dst/src (where `-r src dst` writes) with files older,
+ * newer and as old as SOURCE's. (Not -T: see the -T test.)
+ */
 function updateTree(root: string): void {
   const s = path.join(root, 'src');
-  const d = path.join(root, 'dst');
+  const d = path.join(root, 'dst', 'src');
   write(path.join(s, 'dest-older.txt'), 'new content\n', 0o644, T2020);
   write(path.join(d, 'dest-older.txt'), 'old content, longer than the new one\n', 0o600, T2000);
   write(path.join(s, 'dest-newer.txt'), 'source content\n', 0o644, T2000);
@@ -377,54 +392,59 @@ function updateTree(root: string): void {
   write(path.join(s, 'sub', 'deep-older.txt'), 'sub new\n', 0o644, T2020);
   write(path.join(d, 'sub', 'deep-older.txt'), 'sub old\n', 0o644, T2000);
   write(path.join(s, 'sub', 'deep-new.txt'), 'deep new\n', 0o644, T2020);
-  for (const dir of [path.join(s, 'sub'), s, path.join(d, 'sub'), d]) fs.utimesSync(dir, T2010, T2010);
+  fs.symlinkSync('same-time.txt', path.join(s, 'link'));
+  fs.symlinkSync('dest-newer.txt', path.join(d, 'link'));
+  for (const dir of [path.join(s, 'sub'), s, path.join(d, 'sub'), d, path.dirname(d)]) fs.utimesSync(dir, T2010, T2010);
 }
 const EXISTING = ['dest-older.txt', 'dest-newer.txt', 'same-time.txt', 'only-dst.txt', 'sub/deep-older.txt'];
 
 t.test('-n: existing files untouched, content and inode (as cp -n)', async (t) => {
   const tw = twin(t, updateTree);
-  const before = tree(path.join(tw.b, 'dst'));
-  const ino = inodes(path.join(tw.b, 'dst'), EXISTING);
-  compareSteps(t, tw, [['-r', '-n', '-T', 'src', 'dst']], '-rnT src dst');
-  const after = tree(path.join(tw.b, 'dst'));
-  for (const rel of EXISTING) t.equal(after[rel], before[rel], `${rel}: content, mode and mtime untouched`);
-  t.same(inodes(path.join(tw.b, 'dst'), EXISTING), ino, 'every existing file keeps its inode');
-  t.equal(fs.readFileSync(path.join(tw.b, 'dst', 'only-src.txt'), 'utf8'), 'only in src\n', 'a missing file is copied');
-  t.equal(fs.readFileSync(path.join(tw.b, 'dst', 'sub', 'deep-new.txt'), 'utf8'), 'deep new\n', 'a missing file in a subdirectory is copied');
+  const dst = path.join(tw.b, 'dst', 'src');
+  const before = tree(dst);
+  const ino = inodes(dst, [...EXISTING, 'link']);
+  compareSteps(t, tw, [['-r', '-n', 'src', 'dst']], '-rn src dst');
+  const after = tree(dst);
+  for (const rel of [...EXISTING, 'link']) t.equal(after[rel], before[rel], `${rel}: content, mode and mtime untouched`);
+  t.same(inodes(dst, [...EXISTING, 'link']), ino, 'every existing file keeps its inode');
+  t.equal(fs.existsSync(path.join(dst, 'only-src.txt')) && fs.readFileSync(path.join(dst, 'only-src.txt'), 'utf8'), 'only in src\n', 'a missing file is copied');
+  t.equal(fs.existsSync(path.join(dst, 'sub', 'deep-new.txt')) && fs.readFileSync(path.join(dst, 'sub', 'deep-new.txt'), 'utf8'), 'deep new\n', 'a missing file in a subdirectory is copied');
   t.same(tempNames(tw.b), [], 'no temporary file left');
 });
 
 t.test('-u: only older DEST files replaced (as cp -u)', async (t) => {
   const tw = twin(t, updateTree);
-  const dst = path.join(tw.b, 'dst');
+  const dst = path.join(tw.b, 'dst', 'src');
+  const kept = ['dest-newer.txt', 'same-time.txt', 'only-dst.txt'];
   const before = tree(dst);
-  const ino = inodes(dst, ['dest-newer.txt', 'same-time.txt', 'only-dst.txt']);
-  compareSteps(t, tw, [['-r', '-u', '-T', 'src', 'dst']], '-ruT src dst');
+  const ino = inodes(dst, kept);
+  compareSteps(t, tw, [['-r', '-u', 'src', 'dst']], '-ru src dst');
   const after = tree(dst);
   t.equal(fs.readFileSync(path.join(dst, 'dest-older.txt'), 'utf8'), 'new content\n', 'an older DEST is replaced');
   t.equal(fs.readFileSync(path.join(dst, 'sub', 'deep-older.txt'), 'utf8'), 'sub new\n', 'an older DEST in a subdirectory is replaced');
   t.equal(perm(fs.statSync(path.join(dst, 'dest-older.txt')).mode), '0600', 'the replaced file keeps its own mode');
-  for (const rel of ['dest-newer.txt', 'same-time.txt', 'only-dst.txt']) t.equal(after[rel], before[rel], `${rel}: untouched`);
-  t.same(inodes(dst, ['dest-newer.txt', 'same-time.txt', 'only-dst.txt']), ino, 'files kept keep their inode');
-  t.equal(fs.readFileSync(path.join(dst, 'only-src.txt'), 'utf8'), 'only in src\n', 'a missing file is copied');
-  // The same with the long spelling (bare --update is older).
-  const tw2 = twin(t, updateTree);
-  compareSteps(t, tw2, [{ args: ['-r', '--update', '-T', 'src', 'dst'] }], '-r --update -T src dst');
-  const tw3 = twin(t, updateTree);
-  const c = cp(['-r', '-u', '-T', 'src', 'dst'], tw3.a);
-  const r = tscp(['-r', '--update=older', '-T', 'src', 'dst'], { cwd: tw3.b });
-  t.equal(r.status, c.status, `--update=older: exit ${c.status} (${r.stderr.trim()})`);
-  sameTree(t, tree(tw3.a), tree(tw3.b), '--update=older vs cp -u');
+  for (const rel of kept) t.equal(after[rel], before[rel], `${rel}: untouched`);
+  t.same(inodes(dst, kept), ino, 'files kept keep their inode');
+  t.equal(fs.existsSync(path.join(dst, 'only-src.txt')) && fs.readFileSync(path.join(dst, 'only-src.txt'), 'utf8'), 'only in src\n', 'a missing file is copied');
+  t.same(tempNames(tw.b), [], 'no temporary file left');
+  // The long spellings: bare --update and --update=older are -u.
+  for (const opt of ['--update', '--update=older']) {
+    const tw2 = twin(t, updateTree);
+    const c = cp(['-r', '-u', 'src', 'dst'], tw2.a);
+    const r = ts(['-r', opt, 'src', 'dst'], tw2.b);
+    t.equal(r.status, c.status, `${opt}: exit ${c.status} (${r.stderr.trim()})`);
+    sameTree(t, tree(tw2.a), tree(tw2.b), `${opt} vs cp -u`);
+  }
 });
 
 t.test('--update=none (cp 9.1: -n) and --update=all (cp 9.1: no option)', async (t) => {
   {
     const tw = twin(t, updateTree);
-    const dst = path.join(tw.b, 'dst');
+    const dst = path.join(tw.b, 'dst', 'src');
     const before = tree(dst);
     const ino = inodes(dst, EXISTING);
-    const c = cp(['-r', '-n', '-T', 'src', 'dst'], tw.a);
-    const r = tscp(['-r', '--update=none', '-T', 'src', 'dst'], { cwd: tw.b });
+    const c = cp(['-r', '-n', 'src', 'dst'], tw.a);
+    const r = ts(['-r', '--update=none', 'src', 'dst'], tw.b);
     t.equal(r.status, 0, `--update=none: exit 0 (${r.stderr.trim()})`);
     t.equal(c.status, 0, 'cp -n: exit 0');
     sameTree(t, tree(tw.a), tree(tw.b), '--update=none vs cp -n');
@@ -435,9 +455,9 @@ t.test('--update=none (cp 9.1: -n) and --update=all (cp 9.1: no option)', async 
   }
   {
     const tw = twin(t, updateTree);
-    const dst = path.join(tw.b, 'dst');
-    const c = cp(['-r', '-T', 'src', 'dst'], tw.a);
-    const r = tscp(['-r', '--update=all', '-T', 'src', 'dst'], { cwd: tw.b });
+    const dst = path.join(tw.b, 'dst', 'src');
+    const c = cp(['-r', 'src', 'dst'], tw.a);
+    const r = ts(['-r', '--update=all', 'src', 'dst'], tw.b);
     t.equal(r.status, 0, `--update=all: exit 0 (${r.stderr.trim()})`);
     t.equal(c.status, 0, 'cp: exit 0');
     sameTree(t, tree(tw.a), tree(tw.b), '--update=all vs cp');
@@ -502,19 +522,32 @@ t.test('-P, -L, -H with a symlink operand and symlinks inside the tree (as cp)',
 // ---------------------------------------------------------------------------------------
 // Refusals and usage errors
 
-t.test('a directory into itself is refused, nothing created (as cp)', async (t) => {
+t.test('a directory into itself is refused before anything is written (cp: same status and message)', async (t) => {
+  // cp refuses too, but only once it meets its own copy: it has written a first level by
+  // then. tscp refuses before writing, so only cp's exit status and message are compared.
   const tw = twin(t, (root) => {
     write(path.join(root, 'a', 'f.txt'), 'f\n', 0o644, T2000);
     write(path.join(root, 'a', 'b', 'g.txt'), 'g\n', 0o644, T2000);
     for (const d of ['a/b', 'a']) fs.utimesSync(path.join(root, d), T2000, T2000);
   });
   const before = tree(tw.b);
-  const results = compareSteps(t, tw, [['-r', 'a', 'a/new'], ['-r', 'a', 'a'], ['-r', 'a', 'a/b'], ['-r', 'a/', 'a/b/c/']], 'into itself');
-  t.same(treeDiff(before, tree(tw.b), 'before', 'after'), [], 'nothing was created or changed');
-  t.match(results[0]!.stderr, /^tscp: cannot copy a directory, 'a', into itself, 'a\/new'\n$/, `the message: ${results[0]!.stderr.trim()}`);
-  t.match(results[1]!.stderr, /^tscp: cannot copy a directory, 'a', into itself, 'a\/a'\n$/, `the message: ${results[1]!.stderr.trim()}`);
-  t.match(results[2]!.stderr, /^tscp: cannot copy a directory, 'a', into itself, 'a\/b\/a'\n$/, `the message: ${results[2]!.stderr.trim()}`);
-  for (const r of results) t.equal(r.status, 1, 'exit 1');
+  const cases: [string[], string][] = [
+    [['-r', 'a', 'a/new'], 'a/new'],
+    [['-r', 'a', 'a'], 'a/a'],
+    [['-r', 'a', 'a/b'], 'a/b/a'],
+    [['-r', 'a/', 'a/b/c/'], 'a/b/c/'],
+    [['-r', 'a', 'a/b/../new2'], 'a/b/../new2'],
+  ];
+  for (const [args, target] of cases) {
+    const what = args.join(' ');
+    const c = cp(args, tw.a);
+    const r = ts(args, tw.b);
+    t.equal(r.status, 1, `${what}: exit 1 (cp: ${c.status})`);
+    t.equal(r.status, c.status, `${what}: cp's exit status`);
+    t.equal(r.stderr, `tscp: cannot copy a directory, '${args[1]}', into itself, '${target}'\n`, `${what}: one line: ${r.stderr.trim()}`);
+    t.equal(c.stderr.replace(/^cp: /, ''), r.stderr.replace(/^tscp: /, ''), `${what}: cp's message (${c.stderr.trim()})`);
+    t.same(treeDiff(before, tree(tw.b), 'before', 'after'), [], `${what}: nothing was created or changed`);
+  }
 });
 
 t.test('a directory without -r is omitted, the others copied, exit 1 (as cp)', async (t) => {
@@ -558,7 +591,7 @@ t.test('several sources onto a non-directory: exit 2, nothing touched', async (t
   t.match(results[0]!.stderr, /^tscp: target 'file' is not a directory\n/, `message: ${results[0]!.stderr.split('\n')[0]}`);
   t.match(results[1]!.stderr, /^tscp: target 'missing' is not a directory\n/, `message: ${results[1]!.stderr.split('\n')[0]}`);
   t.match(results[2]!.stderr, /^tscp: target 'file' is not a directory\n/, `message: ${results[2]!.stderr.split('\n')[0]}`);
-  const j = tscp(['--json', 'one.txt', 'two.txt', 'file'], { cwd: tw.b });
+  const j = ts(['--json', 'one.txt', 'two.txt', 'file'], tw.b);
   t.equal(j.status, 2, '--json: exit 2');
   const doc = parseJson(t, j.stdout, '--json');
   if (doc) {
@@ -604,8 +637,11 @@ t.test("cp's -l/-s/-d letters and range options with trees: exit 2 with cp's mea
 // Partial failure as an unprivileged user
 
 const UID = 1234;
-const asUser = (args: string[], cwd: string, cmd: string[] = [process.execPath, BIN]): RunResult =>
+const asUser = (args: string[], cwd: string, cmd: string[] = ['env', '-u', 'NODE_OPTIONS', process.execPath, BIN]): RunResult =>
   run('setpriv', ['--reuid', String(UID), '--regid', String(UID), '--clear-groups', ...cmd, ...args], { cwd, env: { ...cleanEnv(), LC_ALL: 'C' } });
+
+/** The same bytes in both copies of the locked tree. */
+const G_BIN = randomBytes(200 * K).toString('latin1');
 
 /** A tree with a 000 directory and a 000 file, readable by anyone otherwise; `out` owned by UID. */
 function lockedTree(root: string): void {
@@ -614,7 +650,7 @@ function lockedTree(root: string): void {
   write(path.join(s, 'top.txt'), 'top\n', 0o644, T2000);
   write(path.join(s, 'locked-file'), 'secret\n', 0o644, T2000);
   write(path.join(s, 'ok', 'f.txt'), 'f\n', 0o644, T2000);
-  write(path.join(s, 'ok', 'deep', 'g.bin'), randomBytes(200 * K).toString('latin1'), 0o640, T2000);
+  write(path.join(s, 'ok', 'deep', 'g.bin'), G_BIN, 0o644, T2000);
   write(path.join(s, 'ok', 'deep', 'h.txt'), 'h\n', 0o604, T2000);
   write(path.join(s, 'locked-dir', 'inside.txt'), 'inside\n', 0o644, T2000);
   write(path.join(s, 'locked-dir', 'sub', 'more.txt'), 'more\n', 0o644, T2000);
@@ -703,19 +739,19 @@ function conflictsTree(root: string): void {
   write(path.join(root, 'src', 'was-file'), 'file in src\n', 0o644, T2000);
   write(path.join(root, 'src', 'ok', 'y.txt'), 'y\n', 0o644, T2000);
   fs.symlinkSync('a.txt', path.join(root, 'src', 'ln'));
-  write(path.join(root, 'dst', 'was-dir'), 'a file in dst\n', 0o644, T2000);
-  write(path.join(root, 'dst', 'was-file', 'keep.txt'), 'keep\n', 0o644, T2000);
-  for (const d of ['src/was-dir', 'src/ok', 'src', 'dst/was-file', 'dst']) fs.utimesSync(path.join(root, d), T2000, T2000);
+  write(path.join(root, 'dst', 'src', 'was-dir'), 'a file in dst\n', 0o644, T2000);
+  write(path.join(root, 'dst', 'src', 'was-file', 'keep.txt'), 'keep\n', 0o644, T2000);
+  for (const d of ['src/was-dir', 'src/ok', 'src', 'dst/src/was-file', 'dst/src', 'dst']) fs.utimesSync(path.join(root, d), T2000, T2000);
 }
 
-t.test('--json with a partial failure as root: DEST conflicts (as cp -rT)', async (t) => {
+t.test('--json with a partial failure as root: DEST conflicts (as cp -r)', async (t) => {
   const tw = twin(t, conflictsTree);
-  const [r] = compareSteps(t, tw, [['-r', '-T', 'src', 'dst']], 'conflicts');
+  const [r] = compareSteps(t, tw, [['-r', 'src', 'dst']], 'conflicts');
   t.equal(r!.status, 1, 'exit 1');
   t.equal(r!.stderr.split('\n').filter(Boolean).length, 2, `one line per failing path:\n${r!.stderr}`);
   // The same with --json, on a fresh copy of the input.
   const fresh = twin(t, conflictsTree);
-  const j = tscp(['--json', '-r', '-T', 'src', 'dst'], { cwd: fresh.b });
+  const j = ts(['--json', '-r', 'src', 'dst'], fresh.b);
   t.equal(j.status, 1, '--json: exit 1');
   t.equal(j.stderr.split('\n').filter(Boolean).length, 2, '--json: the two error lines still on stderr');
   sameTree(t, tree(tw.b), tree(fresh.b), '--json run', 'plain run', '--json run');
@@ -723,7 +759,13 @@ t.test('--json with a partial failure as root: DEST conflicts (as cp -rT)', asyn
   if (doc) {
     t.equal(doc.ok, false, 'ok false');
     t.equal(doc.exitCode, 1, 'exitCode 1');
-    t.same(doc.errors.map((e) => e.path).sort(), ['dst/was-dir', 'dst/was-file'], 'errors: exactly the DEST paths that conflict');
+    // Each error names the conflicting entry: its SOURCE or its DEST path.
+    t.same(
+      doc.errors.map((e) => e.path.replace(/^(dst\/)?src\//, '')).sort(),
+      ['was-dir', 'was-file'],
+      `errors: exactly the two conflicting entries (${doc.errors.map((e) => e.path).join(', ')})`,
+    );
+    for (const e of doc.errors) t.ok(['src/', 'dst/src/'].some((p) => e.path === p + path.basename(e.path)), `${e.path}: SOURCE's or DEST's path`);
     for (const e of doc.errors) {
       t.ok(typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code), `${e.path}: an errno name (${e.code})`);
       t.ok(typeof e.message === 'string' && e.message.includes(`'${e.path}'`), `${e.path}: the message names it: ${e.message}`);
@@ -756,7 +798,7 @@ t.test('-x: a tmpfs mounted inside SOURCE is made empty, not entered (as cp -x)'
   fs.symlinkSync('mnt/on-tmpfs.txt', path.join(base, 'link-into-mount'));
   const dir = scratchDir(t);
   const c = cp(['-r', '-x', base, path.join(dir, 'cp')], dir);
-  const r = tscp(['-r', '-x', base, path.join(dir, 'tscp')], { cwd: dir });
+  const r = ts(['-r', '-x', base, path.join(dir, 'tscp')], dir);
   t.equal(c.status, 0, `cp -x: exit 0 ${c.stderr}`);
   t.equal(r.status, 0, `tscp -x: exit 0 ${r.stderr}`);
   sameTree(t, tree(path.join(dir, 'cp')), tree(path.join(dir, 'tscp')), '-x');
@@ -765,7 +807,7 @@ t.test('-x: a tmpfs mounted inside SOURCE is made empty, not entered (as cp -x)'
   t.same(fs.existsSync(mnt) ? fs.readdirSync(mnt) : null, [], 'and it is empty');
   t.equal(fs.readFileSync(path.join(dir, 'tscp', 'sub', 'in.txt'), 'utf8'), 'in\n', 'the rest of SOURCE is copied');
   // Without -x the mount's contents are copied.
-  const all = tscp(['-r', base, path.join(dir, 'all')], { cwd: dir });
+  const all = ts(['-r', base, path.join(dir, 'all')], dir);
   t.equal(all.status, 0, 'without -x: exit 0');
   t.ok(fs.existsSync(path.join(dir, 'all', 'mnt', 'on-tmpfs.txt')), 'without -x the mounted filesystem is entered');
   for (const f of ['top.txt', 'sub', 'link-into-mount', 'mnt/on-tmpfs.txt', 'mnt/tmpfs-dir']) fs.rmSync(path.join(base, f), { recursive: true, force: true });
@@ -944,7 +986,7 @@ t.test('-j 1 and -j 8 give identical trees (and cp -r\'s)', async (t) => {
   t.equal(c.status, 0, 'cp -r: exit 0');
   const trees: Record<string, Record<string, string>> = {};
   for (const j of ['1', '8']) {
-    const r = tscp(['--json', '-r', '-j', j, 'src', `j${j}`], { cwd: dir });
+    const r = ts(['--json', '-r', '-j', j, 'src', `j${j}`], dir);
     t.equal(r.status, 0, `-j ${j}: exit 0 ${r.stderr}`);
     const doc = parseJson(t, r.stdout, `-j ${j}`);
     if (doc) {
@@ -956,5 +998,15 @@ t.test('-j 1 and -j 8 give identical trees (and cp -r\'s)', async (t) => {
     trees[j] = tree(path.join(dir, `j${j}`));
   }
   sameTree(t, trees['1']!, trees['8']!, '-j 1 vs -j 8', '-j 1', '-j 8');
+  // Eight workers start at once: every run must succeed, not just one.
+  const small = path.join(dir, 'small');
+  write(path.join(small, 'a.txt'), 'a\n');
+  write(path.join(small, 'sub', 'b.txt'), 'b\n');
+  const failures: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const r = ts(['-r', '-j', '8', 'small', `small-${i}`], dir);
+    if (r.status !== 0) failures.push(`run ${i}: status ${r.status} signal ${r.signal}: ${r.stderr.split('\n').slice(0, 2).join(' ')}`);
+  }
+  t.same(failures, [], `12 runs of -j 8 on a small tree all exit 0${failures.length ? `:\n  ${failures.join('\n  ')}` : ''}`);
   sameTree(t, tree(path.join(dir, 'cp-out')), trees['8']!, '-j 8 vs cp -r');
 });
