@@ -18,7 +18,7 @@ export const TEMP_PREFIX = '.tscp-';
  * Random hex for the temporary file's name. Web Crypto's getRandomValues is already in the
  * process; importing node:crypto would add ~7 ms to every start (bench/README.md).
  */
-function randomHex(bytes: number): string {
+export function randomHex(bytes: number): string {
   return Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
 }
 

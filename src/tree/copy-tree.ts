@@ -13,7 +13,7 @@
  *   copied, later names are linked to it once that copy has finished.
  */
 import os from 'node:os';
-import { pathText, joinPath, type FilePath } from '../copy/paths.js';
+import { pathText, joinPath, quotePath, type FilePath } from '../copy/paths.js';
 import type { BytesByMethod, Fallback } from '../copy/types.js';
 import { revivePath, type EntryStat } from './entry-stat.js';
 import { OperandError, planOperands, type PlannedOperand } from './plan.js';
@@ -220,8 +220,15 @@ class TreeRun {
    * when DEST's directory was made by this run, so nothing can be at DEST yet.
    */
   private enqueueEntry(src: FilePath, dest: FilePath, st: EntryStat, parent: DirNode | null, destAbsent: boolean, operand = false, stay = false): void {
-    if (parent) parent.pending++;
     const recursive = this.options.recursive ?? false;
+    // --dedupe pairs regular files; there is nothing to make for anything else.
+    if (this.settings.mode === 'dedupe' && st.kind !== 'file' && st.kind !== 'directory') return;
+    if (st.kind === 'directory' && parent && this.isAncestor(parent, st)) {
+      // Only reachable by following symlinks (-L): cp's "directory causes a cycle".
+      this.fail({ path: pathText(src), code: 'ELOOP', message: `cannot copy ${quotePath(src)}: directory causes a cycle` });
+      return;
+    }
+    if (parent) parent.pending++;
     if (st.kind === 'directory') {
       const rootDev = operand || !parent ? st.dev : parent.rootDev;
       const node: DirNode = { parent, src, dest, st, pending: 1, created: false, rootDev };
@@ -251,6 +258,11 @@ class TreeRun {
       queued.linkKey = key;
     }
     this.entryQueue.push(queued);
+  }
+
+  private isAncestor(node: DirNode | null, st: EntryStat): boolean {
+    for (let n = node; n; n = n.parent) if (n.st.dev === st.dev && n.st.ino === st.ino) return true;
+    return false;
   }
 
   // -------------------------------------------------------------------------------------

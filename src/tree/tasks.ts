@@ -6,8 +6,8 @@
  */
 import { copy } from '../copy/copy.js';
 import { CopyError } from '../copy/errors.js';
-import { baseName, dirName, joinPath, pathText, quotePath, type FilePath } from '../copy/paths.js';
-import { TEMP_PREFIX } from '../copy/target.js';
+import { baseName, decorateName, dirName, joinPath, pathText, quotePath, type FilePath } from '../copy/paths.js';
+import { TEMP_PREFIX, randomHex } from '../copy/target.js';
 import type { CopyMode, Method } from '../copy/types.js';
 import { SysError, isErrno, type DirReader, type Sys } from '../sys/index.js';
 import { entryStat, nameOf, revivePath, type EntryStat } from './entry-stat.js';
@@ -349,7 +349,7 @@ function place(ctx: TaskContext, dest: FilePath, destAbsent: boolean, make: (at:
     const there = sys.stat(dest, false);
     if (there.isDirectory) throw err;
   }
-  const temp = joinPath(dirName(dest), `${TEMP_PREFIX}${process.pid.toString(16)}-${Date.now().toString(16)}-${pathText(baseName(dest)).slice(0, 100)}`);
+  const temp = joinPath(dirName(dest), decorateName(`${TEMP_PREFIX}${randomHex(6)}-`, baseName(dest), 200));
   make(temp);
   try {
     sys.rename(temp, dest);
