@@ -10,7 +10,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { ROOT, cannotMountReason, mayRun } from './helpers/fs.js';
 
-const SCENARIOS = ['ext4-same', 'ext4-to-xfs', 'reflink-xfs', 'reflink-btrfs', 'sparse-ext4', 'sparse-tmpfs', 'range-unaligned', 'startup-version', 'progress'];
+const SCENARIOS = [
+  'ext4-same',
+  'ext4-to-xfs',
+  'reflink-xfs',
+  'reflink-btrfs',
+  'sparse-ext4',
+  'sparse-tmpfs',
+  'range-unaligned',
+  'startup-version',
+  'progress',
+  'tree-ext4',
+  'tree-xfs-reflink',
+  'tree-empty',
+];
 
 interface ToolResult {
   name: string;
@@ -31,6 +44,7 @@ interface Results {
   workspace: string;
   scenarios: ScenarioResult[];
   rss: { peakMiB: number | null; targetMiB: number } | null;
+  treeRss: { peakMiB: number | null; targetMiB: number; scenario: string } | null;
   startup: { steps: { id: string; medianMs: number }[] } | null;
   sweeps: { series: { points: { value: number; medianMs: number }[] }[]; crossFs: { faster: string } } | null;
 }
@@ -73,11 +87,12 @@ function runBench(t: Test, args: string[]): { status: number | null; stdout: str
 }
 
 t.test('bench --quick runs every scenario, prints the table, writes JSON and cleans up', async (t) => {
-  if (!mayRun(t, cannotMountReason('xfs') ?? cannotMountReason('btrfs'))) return;
+  if (!mayRun(t, cannotMountReason('xfs') ?? cannotMountReason('btrfs') ?? cannotMountReason('ext4'))) return;
   const r = runBench(t, ['--quick']);
   t.equal(r.status, 0, `exit 0${r.status === 0 ? '' : ` (stderr: ${r.stderr.slice(-2000)})`}`);
   t.match(r.stdout, /^scenario\s+tool\s+median\s+min-max\s+peak RSS/m, 'the table header is printed');
-  t.match(r.stdout, /^peak RSS of any tscp copy/m, 'the RSS row is printed');
+  t.match(r.stdout, /^peak RSS of any tscp file copy/m, 'the RSS row is printed');
+  t.match(r.stdout, /^peak RSS of tscp -a, tree on ext4/m, 'the tree RSS row is printed');
   t.match(r.stdout, /^start-up step/m, 'the start-up breakdown is printed');
   t.ok(r.results, 'valid JSON was written');
   if (!r.results) return;
@@ -99,6 +114,7 @@ t.test('bench --quick runs every scenario, prints the table, writes JSON and cle
     t.ok(r.stdout.includes(s.tools[0]!.name), `${s.id}: in the table`);
   }
   t.ok(r.results.rss && typeof r.results.rss.peakMiB === 'number', 'peak RSS measured');
+  t.ok(r.results.treeRss && typeof r.results.treeRss.peakMiB === 'number' && r.results.treeRss.targetMiB === 120, 'peak RSS of tscp -a on the ext4 tree measured, target 120 MiB');
   t.ok(r.results.startup && r.results.startup.steps.length > 0, 'start-up steps measured');
 });
 

@@ -1,6 +1,6 @@
 /**
  * The benchmark's filesystems: a directory on the machine's own filesystem at /var/tmp
- * (ext4 here), loop-mounted XFS (reflink=1) and btrfs images, a tmpfs, and read-only loop
+ * (ext4 here), loop-mounted XFS (reflink=1), btrfs and ext4 images, a tmpfs, and read-only loop
  * block devices. Everything lives under one /var/tmp/tscp-bench-PID-XXXXXX directory and is
  * unmounted, detached and removed by cleanup(), which is safe to call more than once and is
  * also run on exit, on SIGINT/SIGTERM/SIGHUP and on an uncaught error. A run killed with
@@ -17,6 +17,8 @@ const PREFIX = 'tscp-bench-';
 const MKFS = {
   xfs: ['mkfs.xfs', ['-q', '-f', '-m', 'reflink=1']],
   btrfs: ['mkfs.btrfs', ['-q', '-f']],
+  // Inode tables and journal written now: no ext4lazyinit thread writing them during the runs.
+  ext4: ['mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0']],
 };
 
 function pidAlive(pid) {
@@ -94,8 +96,8 @@ export function removeStale() {
 export function cannotMountReason() {
   if (process.platform !== 'linux') return 'Linux only';
   if (process.getuid?.() !== 0) return 'needs root (loop mounts, tmpfs, sync and drop_caches)';
-  for (const cmd of ['mkfs.xfs', 'mkfs.btrfs', 'losetup', 'mount', 'cmp', 'xfs_io']) {
-    if (!which(cmd)) return `${cmd} is not installed (xfsprogs, btrfs-progs, util-linux, diffutils)`;
+  for (const cmd of ['mkfs.xfs', 'mkfs.btrfs', 'mkfs.ext4', 'losetup', 'mount', 'cmp', 'xfs_io']) {
+    if (!which(cmd)) return `${cmd} is not installed (xfsprogs, btrfs-progs, e2fsprogs, util-linux, diffutils)`;
   }
   return null;
 }
@@ -131,17 +133,21 @@ export class Workspace {
     return dir;
   }
 
-  /** A fresh loop-mounted filesystem of `kind` (xfs, btrfs) on a sparse image. */
-  loopFs(kind, sizeBytes) {
-    const image = path.join(this.base, `${kind}.img`);
-    const dir = path.join(this.base, kind);
+  /**
+   * A fresh loop-mounted filesystem of `kind` (xfs, btrfs, ext4) on a sparse image, named
+   * `name` (default: the kind) in this.mounts and the workspace; `mkfsArgs` are added to
+   * mkfs's own.
+   */
+  loopFs(kind, sizeBytes, { name = kind, mkfsArgs = [] } = {}) {
+    const image = path.join(this.base, `${name}.img`);
+    const dir = path.join(this.base, name);
     fs.mkdirSync(dir);
     fs.closeSync(fs.openSync(image, 'w'));
     fs.truncateSync(image, sizeBytes);
     const [mkfs, args] = MKFS[kind];
-    sh(mkfs, [...args, image]);
+    sh(mkfs, [...args, ...mkfsArgs, image]);
     sh('mount', ['-o', 'loop', image, dir]);
-    this.mounts[kind] = { dir, fstype: fsTypeOf(dir), image, sizeBytes };
+    this.mounts[name] = { dir, fstype: fsTypeOf(dir), image, sizeBytes, ...(mkfsArgs.length ? { mkfsArgs } : {}) };
     return dir;
   }
 

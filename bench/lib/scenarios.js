@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runTimed } from './measure.js';
+import { compareTrees, planEmptyTree, planTree, removePath, sampleIndices, treeSummary, writeTree } from './tree.js';
 import {
   BIN,
   GiB,
@@ -22,7 +23,6 @@ import {
   max,
   median,
   min,
-  removeFiles,
   round,
   sameBytes,
   sh,
@@ -41,9 +41,15 @@ export const SIZES = {
     sparseData: 64 * MiB,
     sparseSegments: 64,
     rangeLength: 1_000_000_000,
-    xfsImage: 4 * GiB,
+    // reflink.src, the 1 GiB tree (~1.1 GiB allocated), rsync's full copy of it, the empty trees.
+    xfsImage: 6 * GiB,
     btrfsImage: 3 * GiB,
     tmpfs: 2 * GiB,
+    // The tree and one copy of it; 4 KiB blocks, so ~1.1 GiB allocated each.
+    ext4Image: 4 * GiB,
+    ext4Inodes: 600_000,
+    tree: { files: 50_000, bytes: GiB },
+    emptyTree: { dirs: 100, perDir: 1000 },
     label: { big: '1 GiB', sparse: '8 GiB sparse (64 MiB data)', range: '1 GB' },
   },
   quick: {
@@ -55,9 +61,18 @@ export const SIZES = {
     xfsImage: 512 * MiB,
     btrfsImage: 256 * MiB,
     tmpfs: 128 * MiB,
+    ext4Image: 256 * MiB,
+    ext4Inodes: 16_384,
+    tree: { files: 300, bytes: 8 * MiB },
+    emptyTree: { dirs: 10, perDir: 300 },
     label: { big: '8 MiB', sparse: '256 MiB sparse (1 MiB data)', range: '8 MB' },
   },
 };
+
+/** The seed of the generated tree: the same tree on every filesystem, in every run. */
+const TREE_SEED = 0x75c9;
+/** Peak RSS target of `tscp -a` on the tree-ext4 tree (worker threads each have a V8 heap). */
+export const TREE_RSS_TARGET_MIB = 120;
 
 /** Unaligned (and differently misaligned) offsets for the range scenario. */
 const RANGE_SRC_OFFSET = 12_345;
@@ -86,6 +101,7 @@ export function detectTools() {
     }
   }
   tools.xfsIo = which('xfs_io') ? { argv: ['xfs_io'], version: firstLine('xfs_io', ['-V']) } : null;
+  tools.rsync = which('rsync') ? { argv: ['rsync'], version: firstLine('rsync', ['--version']) } : null;
   return tools;
 }
 
@@ -97,12 +113,17 @@ const nodeCopyFile = (src, dst) => ({
   name: 'node fs.copyFileSync',
   argv: [NODE, '-e', 'require("fs").copyFileSync(process.argv[1], process.argv[2])', src, dst],
 });
+const nodeCpSync = (src, dst) => ({
+  key: 'node-cpsync',
+  name: 'node fs.cpSync',
+  argv: [NODE, '-e', 'require("fs").cpSync(process.argv[1], process.argv[2], { recursive: true, preserveTimestamps: true })', src, dst],
+});
 
 /** Bytes of `file` in extents flagged shared (filefrag -v); null where FIEMAP is missing. */
 export function sharedBytes(file) {
   const r = spawnSync('filefrag', ['-v', file], { encoding: 'utf8' });
   if (r.status !== 0) return null;
-  const bs = Number(/blocks of (\d+) bytes/.exec(r.stdout)?.[1] ?? /blocksize of (\d+)/.exec(r.stdout)?.[1]);
+  const bs = Number(/blocks? of (\d+) bytes/.exec(r.stdout)?.[1] ?? /blocksize of (\d+)/.exec(r.stdout)?.[1]);
   if (!bs) return null;
   let shared = 0;
   for (const line of r.stdout.split('\n')) {
@@ -121,10 +142,14 @@ export function buildScenarios(ws, size, tools, opts) {
   const xfs = ws.loopFs('xfs', size.xfsImage);
   const btrfs = ws.loopFs('btrfs', size.btrfsImage);
   const tmp = ws.tmpfs(size.tmpfs);
+  const ext4Loop = ws.loopFs('ext4', size.ext4Image, { name: 'ext4-loop', mkfsArgs: ['-N', String(size.ext4Inodes)] });
   const L = size.label;
   const scenarios = [];
-  const cp = (src, dst) => ({ key: 'cp', name: `cp (${tools.cp.version?.replace(/^cp \(GNU coreutils\) /, 'GNU ') ?? 'GNU'})`, argv: [...tools.cp.argv, src, dst] });
-  const uu = (src, dst) => (tools.uutils ? [{ key: 'uutils', name: `uutils cp (${tools.uutils.version.replace(/^\S+\s+/, '')})`, argv: [...tools.uutils.argv, src, dst] }] : []);
+  const cpVersion = tools.cp.version?.replace(/^cp \(GNU coreutils\) /, 'GNU ') ?? 'GNU';
+  const uuVersion = tools.uutils?.version.replace(/^\S+\s+/, '');
+  // cp(SRC, DST) or cp('-a', SRC, DST); the same for uu().
+  const cp = (...args) => ({ key: 'cp', name: `cp${args.length > 2 ? ` ${args.slice(0, -2).join(' ')}` : ''} (${cpVersion})`, argv: [...tools.cp.argv, ...args] });
+  const uu = (...args) => (tools.uutils ? [{ key: 'uutils', name: `uutils cp${args.length > 2 ? ` ${args.slice(0, -2).join(' ')}` : ''} (${uuVersion})`, argv: [...tools.uutils.argv, ...args] }] : []);
   const uuNote = tools.uutils ? [] : ['uutils cp skipped: not installed (apt-get install rust-coreutils)'];
   // Many runs where one run is cheap: more samples for a steadier median.
   const many = (factor) => (opts.quick ? opts.runs : Math.max(opts.runs, opts.runs * factor));
@@ -301,6 +326,112 @@ export function buildScenarios(ws, size, tools, opts) {
       notes: [`SOURCE is a read-only loop block device over the ${L.big} file (tscp streams a device with read/write); DEST on tmpfs; stderr to /dev/null`],
     });
   }
+
+  // 10-12. Trees, cp -a semantics (tscp: worker threads, -j default). A run takes seconds
+  // (the full tree) and its preparation (rm -rf of the last copy, sync) as long again: fewer
+  // rounds, 3 of the default 7.
+  const treeRuns = opts.quick ? opts.runs : Math.max(1, Math.round((opts.runs * 3) / 7));
+  const rsyncNote = tools.rsync ? [] : ['rsync skipped: not installed'];
+  const treePlan = planTree({ files: size.tree.files, totalBytes: size.tree.bytes, seed: TREE_SEED });
+  const emptyPlan = planEmptyTree(size.emptyTree);
+  const count = (n) => n.toLocaleString('en-US');
+  const treeLabel = `${count(treePlan.files.length)} files / ${formatBytes(treePlan.totalBytes)}`;
+  const sortedSizes = treePlan.files.map((f) => f.size).sort((a, b) => a - b);
+  const treeNote =
+    `tree (seed ${TREE_SEED}): ${count(treePlan.files.length)} files in ${count(treePlan.dirs.length)} directories (up to ${treePlan.maxDepth} deep), ` +
+    `${count(treePlan.emptyFiles)} empty, median ${formatBytes(sortedSizes[sortedSizes.length >> 1])}, largest ${formatBytes(treePlan.largestBytes)}, ${formatBytes(treePlan.totalBytes)} in all`;
+  // Every tool's output is checked (a peer's incomplete copy would make its time meaningless);
+  // only tscp's decides whether the suite passes.
+  const treeTools = (src, dst, { rsync = true } = {}) => [
+    { ...tscpTool('-a', src, dst), name: 'tscp -a' },
+    cp('-a', src, dst),
+    ...uu('-a', src, dst),
+    ...(rsync && tools.rsync ? [{ key: 'rsync', name: `rsync -a (${tools.rsync.version?.match(/version (\S+)/)?.[1] ?? '?'})`, argv: [...tools.rsync.argv, '-a', `${src}/`, dst] }] : []),
+    nodeCpSync(src, dst),
+  ];
+  const sourceSummaries = new Map();
+  const treeFiles = (src, plan) => () => {
+    writeTree(src, plan);
+    sourceSummaries.set(src, treeSummary(src));
+  };
+  const treeCheck = (src, dst, plan, { reflink = false } = {}) => (tool) => {
+    const c = compareTrees(src, dst, plan, sourceSummaries.get(src));
+    if (!reflink || !c.complete) return c;
+    // Reflinked: every sampled non-empty file shares its whole extent(s) with SOURCE.
+    sh('sync', ['-f', dst]);
+    const sample = sampleIndices(plan, 32).filter((i) => plan.files[i].size > 0);
+    let fully = 0;
+    for (const i of sample) {
+      const shared = sharedBytes(path.join(dst, plan.files[i].rel));
+      if (shared !== null && shared >= plan.files[i].size) fully++;
+    }
+    const ok = c.ok && (!tool.tscp || fully === sample.length);
+    return { ...c, ok, sharedSample: sample.length, fullyShared: fully, detail: `${c.detail}; ${fully} of ${sample.length} sampled non-empty files fully shared` };
+  };
+
+  {
+    const src = path.join(ext4Loop, 'tree.src');
+    const dst = path.join(ext4Loop, 'tree.dst');
+    scenarios.push({
+      id: 'tree-ext4',
+      title: `tree, ${treeLabel}, same ext4`,
+      files: treeFiles(src, treePlan),
+      dests: [dst],
+      tools: treeTools(src, dst),
+      target: { peer: 'cp', max: 0.8 },
+      checkPeers: true,
+      check: treeCheck(src, dst, treePlan),
+      runs: treeRuns,
+      tree: true,
+      rssTarget: TREE_RSS_TARGET_MIB,
+      notes: [
+        treeNote,
+        `on a ${formatBytes(size.ext4Image)} loop-mounted ext4 (mkfs.ext4 -N ${size.ext4Inodes}, inode tables initialised up front); no reflink on ext4, so every tool copies the bytes`,
+        'rsync -a SRC/ DST; node: fs.cpSync(SRC, DST, { recursive: true, preserveTimestamps: true })',
+        ...uuNote,
+        ...rsyncNote,
+      ],
+    });
+  }
+  {
+    const src = path.join(xfs, 'tree.src');
+    const dst = path.join(xfs, 'tree.dst');
+    scenarios.push({
+      id: 'tree-xfs-reflink',
+      title: `tree, ${treeLabel}, reflink on XFS`,
+      files: treeFiles(src, treePlan),
+      dests: [dst],
+      tools: treeTools(src, dst),
+      target: { peer: 'cp', max: 0.8 },
+      checkPeers: true,
+      check: treeCheck(src, dst, treePlan, { reflink: true }),
+      runs: treeRuns,
+      tree: true,
+      notes: ['the same tree (same seed) on the XFS (reflink=1) mount; tscp and cp (reflink=auto) clone every file, rsync copies the bytes, fs.cpSync copies with copy_file_range (which XFS turns into a clone)', ...uuNote, ...rsyncNote],
+    });
+  }
+  {
+    const src = path.join(xfs, 'empty.src');
+    const dst = path.join(xfs, 'empty.dst');
+    const n = emptyPlan.files.length;
+    scenarios.push({
+      id: 'tree-empty',
+      title: `tree, ${count(n)} empty files, XFS`,
+      files: treeFiles(src, emptyPlan),
+      dests: [dst],
+      tools: treeTools(src, dst, { rsync: false }),
+      target: { peer: 'cp', max: 1.0 },
+      checkPeers: true,
+      check: treeCheck(src, dst, emptyPlan),
+      runs: treeRuns,
+      tree: true,
+      notes: [
+        `${size.emptyTree.dirs} directories x ${size.emptyTree.perDir} empty files on the XFS mount (dynamic inodes): per-file metadata work only`,
+        'rsync not run here (about as slow as fs.cpSync on this tree; it would add a minute to the suite)',
+        ...uuNote,
+      ],
+    });
+  }
   return scenarios;
 }
 
@@ -310,7 +441,7 @@ export async function runScenario(sc, opts, log) {
   const argvOf = (t) => (typeof t.argv === 'function' ? t.argv() : t.argv);
   const perTool = sc.tools.map((t) => ({ key: t.key, name: t.name, argv: argvOf(t), tscp: Boolean(t.tscp), noCopy: Boolean(t.noCopy), warmup: [], runs: [], check: null }));
   const prepare = () => {
-    removeFiles(sc.dests);
+    for (const d of sc.dests) removePath(d);
     for (const d of new Set(sc.dests.map((f) => path.dirname(f)))) {
       for (const name of fs.readdirSync(d)) if (name.startsWith('.tscp-')) fs.rmSync(path.join(d, name), { force: true });
     }
@@ -349,6 +480,7 @@ export async function runScenario(sc, opts, log) {
     try {
       const report = JSON.parse(r.stdout);
       engine = { wallMs: round3(r.ms), durationMs: report.durationMs, bytes: report.bytes, fallbacks: report.fallbacks, sharedBytes: report.sharedBytes };
+      if (report.kind === 'tree') Object.assign(engine, { kind: 'tree', counts: report.counts, jobs: report.jobs, peakRssMiB: r.rssKiB === null ? null : round(r.rssKiB / 1024, 1) });
     } catch {
       engine = { error: `tscp --json: exit ${r.status}: ${r.stderr.trim().slice(0, 300)}` };
     }
@@ -392,6 +524,8 @@ export async function runScenario(sc, opts, log) {
     met: Boolean(met),
     error,
     notes: sc.notes,
+    ...(sc.tree ? { tree: true } : {}),
+    ...(sc.rssTarget ? { rssTargetMiB: sc.rssTarget } : {}),
   };
   return sc.result;
 }

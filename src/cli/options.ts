@@ -31,14 +31,17 @@ export interface ParsedOptions {
   R?: boolean;
   archive?: boolean;
   p?: boolean;
-  preserve?: string[];
-  noPreserve?: string[];
-  noClobber?: boolean;
+  /**
+   * commander names a `--no-X` option by X: `--no-preserve=LIST` arrives here as the list,
+   * `-n, --no-clobber` as clobber: false, and `-T, --no-target-directory` as
+   * targetDirectory: false (where `-t DIR` puts the directory).
+   */
+  preserve?: string[] | boolean;
+  clobber?: boolean;
   u?: boolean;
   update?: string;
   oneFileSystem?: boolean;
-  targetDirectory?: string;
-  noTargetDirectory?: boolean;
+  targetDirectory?: string | false;
   jobs?: number;
 }
 
@@ -175,6 +178,21 @@ export function normalizeArgs(args: string[]): string[] {
   });
 }
 
+/** Whether a short or long flag appears among the options (before `--`), also inside -abc clusters. */
+function hasFlag(args: string[], short: string, long: string): boolean {
+  const end = args.indexOf('--');
+  for (const a of end < 0 ? args : args.slice(0, end)) {
+    if (a === long || a.startsWith(`${long}=`)) return true;
+    if (/^-[^-]/.test(a)) {
+      for (const ch of a.slice(1)) {
+        if (ch === short) return true;
+        if ('sdltj'.includes(ch)) break;
+      }
+    }
+  }
+  return false;
+}
+
 /** The last of -P, -L, -H on the command line wins, as in cp (commander keeps no order). */
 function lastDereference(args: string[]): Dereference | undefined {
   let last: Dereference | undefined;
@@ -217,11 +235,17 @@ function toNumber(name: string, v: bigint | undefined): number | undefined {
 /** The checks across options, in one place, and the plan they give. */
 export function planFrom(o: ParsedOptions & { reflinkValue?: string; preserveValue?: string[]; updateValue?: string }, operands: string[], args: string[]): Plan {
   const reflink = o.reflinkValue;
+  const targetDirectory = typeof o.targetDirectory === 'string' ? o.targetDirectory : undefined;
+  const noTargetDirectory = hasFlag(args, 'T', '--no-target-directory');
+  const noClobber = o.clobber === false;
+  const noPreserve = Array.isArray(o.preserve) ? o.preserve : undefined;
   if (o.copy && reflink && reflink !== 'never') throw new UsageError(`--copy conflicts with --reflink=${reflink}`);
   if (o.dedupe && (o.copy || reflink)) throw new UsageError(`--dedupe cannot be combined with ${o.copy ? '--copy' : '--reflink'}`);
   if (o.verbose && o.quiet) throw new UsageError('--verbose and --quiet cannot be used together');
   if (o.inplace && o.dedupe) throw new UsageError('--inplace cannot be combined with --dedupe (dedupe never writes)');
-  if (o.targetDirectory !== undefined && o.noTargetDirectory) throw new UsageError('cannot combine --target-directory (-t) and --no-target-directory (-T)');
+  if (noTargetDirectory && hasFlag(args, 't', '--target-directory')) {
+    throw new UsageError('cannot combine --target-directory (-t) and --no-target-directory (-T)');
+  }
   for (const [name, off] of [['--src-offset', o.srcOffset], ['--dst-offset', o.dstOffset]] as const) {
     if (off !== undefined && o.length !== undefined && off + o.length > MAX_FILE_OFFSET) {
       throw new UsageError(`${name} + --length is past the largest file offset (2^63-1)`);
@@ -232,16 +256,16 @@ export function planFrom(o: ParsedOptions & { reflinkValue?: string; preserveVal
   // Operands: -t DIR takes them all as sources; otherwise the last is DEST.
   let sources: string[];
   let dest: string;
-  if (o.targetDirectory !== undefined) {
+  if (targetDirectory !== undefined) {
     if (operands.length === 0) throw new UsageError('missing file operand');
     sources = operands;
-    dest = o.targetDirectory;
+    dest = targetDirectory;
   } else {
     if (operands.length === 0) throw new UsageError('missing file operand');
     if (operands.length === 1) throw new UsageError(`missing destination file operand after '${operands[0]}'`);
     sources = operands.slice(0, -1);
     dest = operands[operands.length - 1]!;
-    if (o.noTargetDirectory && sources.length > 1) throw new UsageError(`extra operand '${operands[2]}' (-T takes one SOURCE and one DEST)`);
+    if (noTargetDirectory && sources.length > 1) throw new UsageError(`extra operand '${operands[2]}' (-T takes one SOURCE and one DEST)`);
   }
 
   const isRange = o.srcOffset !== undefined || o.dstOffset !== undefined || o.length !== undefined;
@@ -255,16 +279,16 @@ export function planFrom(o: ParsedOptions & { reflinkValue?: string; preserveVal
     // Named explicitly: failing to keep them is an error, as in cp.
     applyWords(required, o.preserveValue, true);
   }
-  if (o.noPreserve) {
-    applyWords(preserve, o.noPreserve, false);
-    applyWords(required, o.noPreserve, false);
+  if (noPreserve) {
+    applyWords(preserve, noPreserve, false);
+    applyWords(required, noPreserve, false);
   }
   const update: Update | undefined = o.updateValue as Update | undefined ?? (o.u ? 'older' : undefined);
   const dereference = lastDereference(args);
   const wantsTree =
     recursive ||
     sources.length > 1 ||
-    o.targetDirectory !== undefined ||
+    targetDirectory !== undefined ||
     Object.values(preserve).some(Boolean) ||
     update !== undefined ||
     o.oneFileSystem ||
@@ -289,8 +313,8 @@ export function planFrom(o: ParsedOptions & { reflinkValue?: string; preserveVal
         length: toNumber('--length', o.length),
         inplace: o.inplace,
         fsync: o.fsync,
-        noClobber: o.noClobber,
-        noTargetDirectory: o.noTargetDirectory,
+        noClobber,
+        noTargetDirectory,
       },
     };
   }
@@ -304,12 +328,12 @@ export function planFrom(o: ParsedOptions & { reflinkValue?: string; preserveVal
       dereference,
       preserve,
       requirePreserve: required,
-      noClobber: o.noClobber,
+      noClobber,
       update,
       oneFileSystem: o.oneFileSystem,
-      targetDirectory: o.targetDirectory !== undefined,
+      targetDirectory: targetDirectory !== undefined,
       // Dedupe pairs SOURCE's files with DEST's by relative path: DEST is the other tree itself.
-      noTargetDirectory: o.noTargetDirectory || (mode === 'dedupe' && sources.length === 1 && o.targetDirectory === undefined),
+      noTargetDirectory: noTargetDirectory || (mode === 'dedupe' && sources.length === 1 && targetDirectory === undefined),
       inplace: o.inplace,
       fsync: o.fsync,
       jobs: o.jobs,

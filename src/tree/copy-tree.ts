@@ -237,12 +237,14 @@ class TreeRun {
       this.dirStack.push({ task, parent, node });
       return;
     }
-    if (st.kind === 'file' || !recursive) {
+    // A symlink here was not followed (-P), so it is copied as one. FIFOs and devices are
+    // recreated under -R; without it their contents are read, as cp does.
+    const kind = st.kind === 'symlink' ? 'symlink' : st.kind === 'file' || !recursive ? 'file' : 'special';
+    if (kind === 'file') {
       this.found.files++;
       this.found.bytes += st.size;
       this.options.reporter?.found?.({ ...this.found });
     }
-    const kind = st.kind === 'file' || !recursive ? 'file' : st.kind === 'symlink' ? 'symlink' : 'special';
     const queued: Queued = { task: { t: kind, src, dest, st, destAbsent, fresh: parent?.fresh }, parent };
     if (this.settings.preserve.links && st.nlink > 1 && this.settings.mode !== 'dedupe') {
       const key = `${st.dev}:${st.ino}`;
@@ -387,8 +389,12 @@ class TreeRun {
       }
       node.created = o.created ?? false;
       node.fresh = o.fresh;
-      this.counts.directories++;
+      // A directory whose SOURCE could not be read is a failed path, not a copied directory.
+      if (o.unreadable) this.counts.failed++;
+      else this.counts.directories++;
     }
+    // Entries that could not even be looked at (lstat failed) are failed paths too.
+    if (!o.unreadable) this.counts.failed += o.errors.length;
     if (o.listed === undefined) {
       node.pending--;
       return this.maybeDirDone(node);

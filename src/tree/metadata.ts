@@ -110,8 +110,9 @@ export function applyMetadata(
       // setuid/setgid are for the original owner: without it they would grant someone else's rights.
       mode = st.mode & (ownerKept ? 0o7777 : 0o1777);
     } else if (created && st.kind === 'directory') {
-      // Made writable for the copy; now what cp -r gives a new directory.
-      mode = st.mode & 0o777 & ~ctx.umask;
+      // Made writable for the copy; now what cp -r gives a new directory: mkdir(2)'s
+      // mode, which keeps the sticky bit (setgid comes from the parent, not from SOURCE).
+      mode = st.mode & 0o1777 & ~ctx.umask;
     }
     if (mode !== null) {
       const m = mode;

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { Method } from '../copy/types.js';
 import type { Sys } from '../sys/index.js';
 import { runTask, type RunSettings, type Task, type TaskOutcome } from './tasks.js';
-import type { BatchSummary, FromWorker, ToWorker, WorkerInit } from './worker.js';
+import type { BatchSummary, FromWorker, ToWorker, WorkerInit } from './worker-run.js';
 
 export interface BatchResult {
   outcomes: TaskOutcome[];
@@ -37,6 +37,7 @@ export interface Runner {
 export class WorkerPool implements Runner {
   private readonly workers: Worker[] = [];
   private readonly abortFlag = new SharedArrayBuffer(4);
+  private readonly loadLock = new SharedArrayBuffer(4);
   private readonly waiting = new Map<number, { resolve(r: BatchResult): void; slot: number }>();
   private nextId = 1;
   private failure?: Error;
@@ -46,7 +47,7 @@ export class WorkerPool implements Runner {
     settings: RunSettings,
     private readonly events: PoolEvents,
   ) {
-    const init: WorkerInit = { settings, abortFlag: this.abortFlag };
+    const init: WorkerInit = { settings, abortFlag: this.abortFlag, loadLock: this.loadLock };
     for (let i = 0; i < size; i++) {
       const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, stdout: false, stderr: false });
       worker.on('message', (msg: FromWorker) => this.receive(msg));

@@ -93,6 +93,8 @@ export interface TaskOutcome {
   created?: boolean;
   /** dir tasks that made the directory: what its new files get. */
   fresh?: FreshDirectory;
+  /** dir tasks: SOURCE's directory could not be read (its copy is made, but empty). */
+  unreadable?: boolean;
   listed?: ListedEntry[];
   /** dir tasks: more names to read (send the same task again with resume). */
   more?: boolean;
@@ -219,7 +221,14 @@ function listDirectory(ctx: TaskContext, task: Extract<Task, { t: 'dir' }>, src:
   if (task.stay) return { errors, listed: [], more: false, created, fresh };
   let reader = ctx.listings.get(task.id);
   if (!reader) {
-    reader = sys.opendir(src);
+    try {
+      reader = sys.opendir(src);
+    } catch (err) {
+      // An unreadable SOURCE directory: its copy (made above) is still finished with
+      // SOURCE's metadata, as cp leaves it.
+      errors.push(treeError(err, src, dest, 'dir'));
+      return { errors, listed: [], more: false, created, fresh, unreadable: true };
+    }
     ctx.listings.set(task.id, reader);
   }
   const listed: ListedEntry[] = [];
