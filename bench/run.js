@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
- * The tscp benchmark suite. Needs root (loop mounts), xfsprogs and btrfs-progs, GNU time
+ * The tscp benchmark suite. Needs root (loop mounts), xfsprogs, btrfs-progs and e2fsprogs, GNU time
  * (/usr/bin/time, for peak RSS) and a built dist/ (npx tsc -p .). See bench/README.md.
  *
  *   npm run bench                  the scenarios against their targets (3-4 minutes idle, ~11 loaded)
  *   npm run bench -- --quick       smoke run: tiny files, 1 run + 1 warm-up, every scenario
  *   npm run bench -- --sweep       request-size and buffer-size sweeps, and the start-up breakdown
  *
- * Options: --runs N (counted runs per scenario, default 7; cheap scenarios run 2-4x more),
+ * Options: --runs N (counted runs per scenario, default 7; cheap scenarios run 2-4x more, the
+ * tree scenarios 3/7 of it),
  * --warmup N (default 1), --only ID[,ID] (scenarios by id), --drop-caches (drop the page
  * cache before every run instead of starting warm), --json FILE, --svg FILE, --enforce
  * (exit 1 when a target is missed), --no-startup (skip the start-up breakdown), --keep-env

@@ -148,8 +148,8 @@ export function noClobberError(job: Job): CopyError {
 
 /** --inplace: write straight into DEST (truncated, as cp does), keeping its inode and hard links. */
 export function inPlaceTarget(job: Job, src: FileStat, existing: FileStat | null): WholeFileTarget {
-  // Not O_TRUNC: with --reflink=always a refused clone must leave DEST untouched. FICLONE
-  // replaces DEST's content whole; the other paths truncate first (see copyWhole).
+  // Not O_TRUNC: with --reflink=always a refused clone must leave DEST untouched. After a
+  // FICLONE DEST is cut to SOURCE's size; the other paths truncate first (see copyWhole).
   const { fd, created } = openDestInPlace(job, src, existing);
   return {
     fd,

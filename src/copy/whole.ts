@@ -81,6 +81,9 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
       await t.stream();
     } else {
       const reflinked = job.mode !== 'never' && t.reflinkWhole(src.size);
+      // FICLONE shares SOURCE's extents over DEST's first bytes but never shortens DEST: a
+      // longer DEST written in place would keep its old tail.
+      if (reflinked && !target.atomic && existing && existing.size > src.size) sys.ftruncate(fd, src.size);
       if (!reflinked) {
         // Emptied first (--inplace: DEST's old bytes must not show through SOURCE's holes),
         // then sized up front: writes inside the file's size draw no speculative
