@@ -169,15 +169,8 @@ export async function main(proc: Proc): Promise<number> {
     progress = new ProgressReporter({ stream: proc.stderr, paint: paint.bar });
   }
 
-  // Signals abort the copy at its next chunk, so the temporary file is removed and DEST
-  // stays as it was, instead of Node dying mid-write.
-  const controller = new AbortController();
-  let caught: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    caught ??= signal;
-    controller.abort(signal);
-  };
-  for (const s of HANDLED_SIGNALS) proc.on?.(s, onSignal);
+  const signals = catchSignals(proc);
+  const { controller, onSignal } = signals;
   try {
     const result = await copy(source, dest, { ...options, reporter: progress, signal: controller.signal });
     progress?.stop();
@@ -202,7 +195,7 @@ export async function main(proc: Proc): Promise<number> {
       if (opts.json) writeJson(proc, failureReport(err, options, EXIT_FAILED));
       return EXIT_FAILED;
     }
-    const exitCode = exitCodeFor(err, caught);
+    const exitCode = exitCodeFor(err, signals.caught);
     // The error line goes to stderr in every output mode; --json adds the report on stdout.
     if (opts.json) writeJson(proc, failureReport(err, options, exitCode));
     if (err.kind === 'interrupted') {
@@ -210,17 +203,38 @@ export async function main(proc: Proc): Promise<number> {
       const inPlace = options.inplace || isRangeRequest(options);
       const state = inPlace ? `${err.bytesCopied} bytes were written into DEST` : 'DEST left as it was';
       proc.stderr.write(
-        `${paint.error('tscp:')} interrupted by ${caught ?? 'signal'} after ${err.bytesCopied} bytes of ${err.quotedSource} -> ${err.quotedDest}; ${state}\n`,
+        `${paint.error('tscp:')} interrupted by ${signals.caught ?? 'signal'} after ${err.bytesCopied} bytes of ${err.quotedSource} -> ${err.quotedDest}; ${state}\n`,
       );
     } else {
       const after = err.bytesCopied > 0 ? ` after ${err.bytesCopied} bytes` : '';
       proc.stderr.write(`${paint.error('tscp:')} ${err.message}${after}\n`);
     }
-    if (caught === 'SIGHUP' && (proc.stdout.isTTY || proc.stderr.isTTY)) hangUp(proc, onSignal);
+    if (signals.caught === 'SIGHUP' && (proc.stdout.isTTY || proc.stderr.isTTY)) hangUp(proc, onSignal);
     return exitCode;
   } finally {
-    for (const s of HANDLED_SIGNALS) proc.off?.(s, onSignal);
+    signals.release();
   }
+}
+
+/**
+ * Signals abort the copy at its next chunk (so temporary files are removed and DEST stays
+ * as it was) instead of Node dying mid-write. `caught` is the first signal received.
+ */
+export function catchSignals(proc: Proc): { controller: AbortController; onSignal: (s: NodeJS.Signals) => void; caught?: NodeJS.Signals; release(): void } {
+  const controller = new AbortController();
+  const state = {
+    controller,
+    caught: undefined as NodeJS.Signals | undefined,
+    onSignal: (signal: NodeJS.Signals) => {
+      state.caught ??= signal;
+      controller.abort(signal);
+    },
+    release: () => {
+      for (const s of HANDLED_SIGNALS) proc.off?.(s, state.onSignal);
+    },
+  };
+  for (const s of HANDLED_SIGNALS) proc.on?.(s, state.onSignal);
+  return state;
 }
 
 async function isDirectory(p: FilePath): Promise<boolean> {

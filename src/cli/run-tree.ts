@@ -6,7 +6,7 @@
 import { quotePath, type CopyMode } from '../copy/index.js';
 import type { TreeOptions, TreeReporter } from '../tree/types.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
-import { HANDLED_SIGNALS, SIGNAL_NUMBERS, hangUp, painter, wantsColor, writeJson, type Proc } from './main.js';
+import { SIGNAL_NUMBERS, catchSignals, hangUp, painter, wantsColor, writeJson, type Proc } from './main.js';
 import type { ParsedOptions } from './options.js';
 import { describeEntry, describeTree, treeJson } from './tree-report.js';
 
@@ -50,36 +50,31 @@ export async function runTree(
     return EXIT_USAGE;
   }
 
-  const controller = new AbortController();
-  let caught: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    caught ??= signal;
-    controller.abort(signal);
-  };
-  for (const s of HANDLED_SIGNALS) proc.on?.(s, onSignal);
+  const signals = catchSignals(proc);
+  const { controller, onSignal } = signals;
   try {
     const result = await copyPlanned(planned, plan.sources, plan.dest, { ...plan.tree, reporter, signal: controller.signal });
     bar?.stop();
     const exitCode = result.interrupted
-      ? EXIT_SIGNAL_BASE + (SIGNAL_NUMBERS[caught ?? 'SIGINT'] ?? 2)
+      ? EXIT_SIGNAL_BASE + (SIGNAL_NUMBERS[signals.caught ?? 'SIGINT'] ?? 2)
       : result.errors.length === 0
         ? EXIT_OK
         : result.differs && result.errors.every((e) => e.code === 'EILSEQ')
           ? EXIT_DIFFERS
           : EXIT_FAILED;
     if (result.interrupted) {
-      say(proc.stderr, `${paint.error('tscp:')} interrupted by ${caught ?? 'signal'}: ${result.counts.files} files done; no partial file is at any DEST path`);
+      say(proc.stderr, `${paint.error('tscp:')} interrupted by ${signals.caught ?? 'signal'}: ${result.counts.files} files done; no partial file is at any DEST path`);
     }
     if (opts.json) writeJson(proc, treeJson(result, exitCode));
     else if (opts.verbose) proc.stdout.write(`${describeTree(result)}\n`);
-    if (result.interrupted && (result.stuckWorkers > 0 || (caught === 'SIGHUP' && (proc.stdout.isTTY || proc.stderr.isTTY)))) {
+    if (result.interrupted && (result.stuckWorkers > 0 || (signals.caught === 'SIGHUP' && (proc.stdout.isTTY || proc.stderr.isTTY)))) {
       // A worker blocked in a system call (a FIFO, a hung filesystem) cannot be joined, and
       // Node waits for it at exit: die by the signal itself (the shell still sees 128+N).
       // Its file was unnamed (O_TMPFILE), so nothing is left behind.
-      hangUp(proc, onSignal, caught ?? 'SIGINT');
+      hangUp(proc, onSignal, signals.caught ?? 'SIGINT');
     }
     return exitCode;
   } finally {
-    for (const s of HANDLED_SIGNALS) proc.off?.(s, onSignal);
+    signals.release();
   }
 }
