@@ -129,7 +129,7 @@ t.test('the packed tarball: installs and works globally, as a library with types
     const manPage = path.join(prefix, 'share', 'man', 'man1', 'tscp.1');
     t.ok(fs.existsSync(manPage), 'DIR/share/man/man1/tscp.1 exists');
     const man = sh('man', ['-M', path.join(prefix, 'share', 'man'), 'tscp'], { env: cleanEnv({ MANPAGER: 'cat', PAGER: 'cat', MANWIDTH: '80' }) });
-    t.match(man.stdout, /tscp\s+-\s+copy\s+a\s+file/, 'man -M DIR/share/man tscp finds and renders the page');
+    t.match(man.stdout, /tscp\s+-\s+copy\s+files/, 'man -M DIR/share/man tscp finds and renders the page');
   });
 
   await t.test("a TypeScript project: import { copy } from 'tscp' with types", { timeout: NPM_TIMEOUT + 120_000 }, async (t) => {
