@@ -912,8 +912,12 @@ t.test('bad input', async (t) => {
     const sub = path.join(dir, 'subdir');
     fs.mkdirSync(sub);
     t.teardown(() => fs.rmdirSync(sub));
-    failed(t, tscp([sub, path.join(dir, 'out')]), 'EISDIR', sub, path.join(dir, 'out'), 'to a new DEST');
-    failed(t, tscp([sub, existing]), 'EISDIR', sub, existing, 'over an existing DEST');
+    // As cp: a directory without -r is omitted, with one line naming it, exit 1.
+    for (const [dest, what] of [[path.join(dir, 'out'), 'to a new DEST'], [existing, 'over an existing DEST']] as const) {
+      const r = tscp([sub, dest]);
+      t.equal(r.status, 1, `${what}: exit 1`);
+      t.equal(r.stderr, `tscp: -r not specified; omitting directory '${sub}'\n`, `${what}: one line naming the directory`);
+    }
     unchanged(t, existing, existingBefore, 'existing DEST');
     t.same(listing(), [...baseline, 'subdir'].sort(), 'nothing created');
   });
