@@ -174,7 +174,12 @@ export function renderSvg(results) {
   const m = results.machine;
   parts.push(`<text x="20" y="28" font-size="18" font-weight="bold">${esc(`tscp benchmark: ${met} of ${rows.length} measurements within their targets`)}</text>`);
   parts.push(`<text x="20" y="50" fill="#555">${esc(`${results.mode} run of ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC: node ${m.node}, Linux ${m.kernel}, ${m.cpus} cores, load average ${m.loadavg[0]} at the start, ${m.loadavgEnd?.[0] ?? '?'} at the end`)}</text>`);
-  parts.push(`<text x="20" y="68" fill="#555">${esc(`median of >= ${results.method.runs} runs per tool after ${results.method.warmup} warm-up, tools alternating; ratios are medians of pairwise tscp/peer; caches ${results.method.caches.split(' ')[0]}`)}</text>`);
+  // Runs per tool differ by scenario (cheap ones do more, the trees fewer).
+  const runCounts = results.scenarios.map((sc) => sc.runs).filter((n) => typeof n === 'number');
+  const lo = runCounts.length ? Math.min(...runCounts) : results.method.runs;
+  const hi = runCounts.length ? Math.max(...runCounts) : results.method.runs;
+  const runsText = lo === hi ? `${lo}` : `${lo}-${hi}`;
+  parts.push(`<text x="20" y="68" fill="#555">${esc(`median of ${runsText} runs per tool after ${results.method.warmup} warm-up, tools alternating; ratios are medians of pairwise tscp/peer; caches ${results.method.caches.split(' ')[0]}`)}</text>`);
   const axisY = top + rows.length * rowH + 6;
   for (let v = 0; v <= axisMax + 1e-9; v += step) {
     const xx = x(v);
