@@ -4,7 +4,7 @@
  * a new inode would lose what cp keeps).
  */
 import { constants as fsConstants } from 'node:fs';
-import { O_TMPFILE, isErrno, type FileStat, type Sys } from '../sys/index.js';
+import { O_TMPFILE, isErrno, type FileStat } from '../sys/index.js';
 import { CopyError } from './errors.js';
 import { closeQuietly, fail, fsyncDirectory, removeQuietly, type Job } from './job.js';
 import { baseName, decorateName, dirName, joinPath } from './paths.js';

@@ -9,6 +9,14 @@ import type { Sys } from '../sys/index.js';
 import { runTask, type RunSettings, type Task, type TaskOutcome } from './tasks.js';
 import type { BatchSummary, FromWorker, ToWorker, WorkerInit } from './worker-run.js';
 
+/**
+ * A worker's garbage is short-lived (per-file objects): a small young generation collects
+ * it as well and keeps each isolate's memory down. Measured on the bench's 50,000-file tree
+ * (2 workers): default 3.65-3.98 s and 162 MiB peak; 4 MiB 3.46 s and 110 MiB; 2 MiB 3.56 s
+ * and 113 MiB; 16 MiB 3.46 s and 127 MiB.
+ */
+const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 4 };
+
 export interface BatchResult {
   outcomes: TaskOutcome[];
   /** The batch stopped early because the run was interrupted; later tasks did not run. */
@@ -49,7 +57,7 @@ export class WorkerPool implements Runner {
   ) {
     const init: WorkerInit = { settings, abortFlag: this.abortFlag, loadLock: this.loadLock };
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, stdout: false, stderr: false });
+      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, stdout: false, stderr: false, resourceLimits: RESOURCE_LIMITS });
       worker.on('message', (msg: FromWorker) => this.receive(msg));
       worker.on('error', (err) => this.crashed(i, err));
       worker.on('exit', (code) => {

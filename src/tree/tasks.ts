@@ -411,4 +411,3 @@ function finishDirectory(ctx: TaskContext, task: Extract<Task, { t: 'dirDone' }>
   };
 }
 
-export { entryStat };
