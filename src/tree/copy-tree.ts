@@ -27,9 +27,10 @@ export type Plan = { operands: PlannedOperand[]; errors: TreeError[] };
 
 /**
  * Workers when -j is not given: one per CPU (at least 2, at most 8). Measured on the 2-core
- * machine with a 50,000-file, 1 GiB tree, ext4 to ext4 (bench/README.md): -j 2 took 3.9-4.0 s,
- * -j 3 4.3 s, -j 4 4.4-4.6 s, -j 1 6 s; with the page cache warm a worker is busy on the CPU
- * (the kernel's copy included), so more workers than cores only add contention.
+ * machine with the bench's 50,000-file, 1 GiB tree, ext4 to ext4, two rounds: -j 1 took
+ * 6.6-7.1 s, -j 2 4.2 s, -j 3 4.5-4.9 s, -j 4 4.7-5.5 s (cp -a 3.0 s); with the page cache
+ * warm a worker is busy on the CPU (the kernel's copy included), so more workers than cores
+ * only add contention and memory (90, 115, 130-142, 152-154 MiB).
  */
 export function defaultJobs(): number {
   return Math.min(8, Math.max(2, os.availableParallelism()));
