@@ -160,8 +160,7 @@ export async function main(proc: Proc): Promise<number> {
 
   // Loaded only now: --help and --version never load the engine or native code.
   const { copy, CopyError } = await import('../copy/index.js');
-  const paint = await painter(!opts.json && wantsColor(proc.env, proc.stderr.isTTY));
-  const showProgress = !opts.quiet && !opts.json && (opts.progress ?? Boolean(proc.stderr.isTTY));
+  const { paint, showProgress } = await outputChoices(proc, opts);
   let progress: (Reporter & { stop(): void }) | undefined;
   if (showProgress) {
     const { ProgressReporter } = await import('./progress.js');
@@ -234,6 +233,13 @@ export function catchSignals(proc: Proc): { controller: AbortController; onSigna
   };
   for (const s of HANDLED_SIGNALS) proc.on?.(s, state.onSignal);
   return state;
+}
+
+/** Colour (only on a terminal, for humans) and whether to draw progress: the same for files and trees. */
+export async function outputChoices(proc: Proc, opts: ParsedOptions): Promise<{ paint: Painter; showProgress: boolean }> {
+  const paint = await painter(!opts.json && wantsColor(proc.env, proc.stderr.isTTY));
+  const showProgress = !opts.quiet && !opts.json && (opts.progress ?? Boolean(proc.stderr.isTTY));
+  return { paint, showProgress };
 }
 
 async function isDirectory(p: FilePath): Promise<boolean> {

@@ -6,7 +6,7 @@
 import { quotePath, type CopyMode } from '../copy/index.js';
 import type { TreeOptions, TreeReporter } from '../tree/types.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
-import { SIGNAL_NUMBERS, catchSignals, hangUp, painter, wantsColor, writeJson, type Proc } from './main.js';
+import { SIGNAL_NUMBERS, catchSignals, hangUp, outputChoices, writeJson, type Proc } from './main.js';
 import type { ParsedOptions } from './options.js';
 import { describeEntry, describeTree, treeJson } from './tree-report.js';
 
@@ -16,8 +16,7 @@ export async function runTree(
   opts: ParsedOptions,
 ): Promise<number> {
   const { copyPlanned, planOperands, OperandError } = await import('../tree/copy-tree.js');
-  const paint = await painter(!opts.json && wantsColor(proc.env, proc.stderr.isTTY));
-  const showProgress = !opts.quiet && !opts.json && (opts.progress ?? Boolean(proc.stderr.isTTY));
+  const { paint, showProgress } = await outputChoices(proc, opts);
   let bar: (TreeReporter & { stop(): void }) | undefined;
   if (showProgress) {
     const { TreeProgressReporter } = await import('./progress.js');
