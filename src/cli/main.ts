@@ -4,7 +4,8 @@
  * decides exit codes and writes to the terminal.
  */
 import { readFileSync } from 'node:fs';
-import type { CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
+import type { ByteCount, CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
+import { byteCount } from '../copy/bytes.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
 import { UsageError, buildProgram, normalizeArgs, planFrom, type ParsedOptions, type Plan } from './options.js';
 
@@ -98,8 +99,31 @@ export async function painter(color: boolean): Promise<Painter> {
   return { error: (s) => chalk.red.bold(s), bar: (s) => chalk.cyan(s) };
 }
 
-/** Run tscp with `proc.argv`; resolves with the exit status (the caller sets it). */
+/**
+ * Run tscp with `proc.argv`; resolves with the exit status (the caller sets it). Never
+ * rejects: an exception nobody expected (a bug) becomes one line `tscp: internal error:
+ * ...` and exit 1, with the --json document, never a stack trace. The engine's own
+ * cleanup (removing a temporary file) has run by then: it sits in `finally` blocks.
+ */
 export async function main(proc: Proc): Promise<number> {
+  try {
+    return await run(proc);
+  } catch (err) {
+    return internalError(proc, err);
+  }
+}
+
+export function internalError(proc: Proc, err: unknown): number {
+  const message = `internal error: ${err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err)}`;
+  proc.stderr.write(`tscp: ${message.split('\n')[0]}\n`);
+  const args = proc.argv.slice(2);
+  if (args.slice(0, args.includes('--') ? args.indexOf('--') : undefined).includes('--json')) {
+    writeJson(proc, { ...usageReport(message), exitCode: EXIT_FAILED, error: { kind: 'internal', code: null, message, bytesCopied: 0 } });
+  }
+  return EXIT_FAILED;
+}
+
+async function run(proc: Proc): Promise<number> {
   // A terminal that went away (SIGHUP) makes writes to it fail with EIO: that must not
   // become an uncaught exception that kills tscp before it removes its temporary file.
   const ignoreWriteErrors = () => undefined;
@@ -204,7 +228,7 @@ export async function main(proc: Proc): Promise<number> {
         `${paint.error('tscp:')} interrupted by ${signals.caught ?? 'signal'} after ${err.bytesCopied} bytes of ${err.quotedSource} -> ${err.quotedDest}; ${state}\n`,
       );
     } else {
-      const after = err.bytesCopied > 0 ? ` after ${err.bytesCopied} bytes` : '';
+      const after = Number(err.bytesCopied) > 0 ? ` after ${err.bytesCopied} bytes` : '';
       proc.stderr.write(`${paint.error('tscp:')} ${err.message}${after}\n`);
     }
     if (signals.caught === 'SIGHUP' && (proc.stdout.isTTY || proc.stderr.isTTY)) hangUp(proc, onSignal);
@@ -271,18 +295,28 @@ export interface JsonReport {
   dest: string | null;
   mode: CopyMode | null;
   /** On failure, the range as requested (length null: to SOURCE's end). */
-  range: { srcOffset: number; dstOffset: number; length: number | null } | null;
-  totalBytes: number | null;
+  range: { srcOffset: ByteCount; dstOffset: ByteCount; length: ByteCount | null } | null;
+  totalBytes: ByteCount | null;
   bytes: CopyResult['bytes'] | null;
   fallbacks: CopyResult['fallbacks'];
-  sharedBytes: number | null;
+  sharedBytes: ByteCount | null;
   inPlace: boolean | null;
   durationMs: number | null;
-  error: null | { kind: string; code: string | null; message: string; bytesCopied: number };
+  error: null | { kind: string; code: string | null; message: string; bytesCopied: ByteCount };
 }
 
 export function writeJson(proc: Proc, report: object): void {
-  proc.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  proc.stdout.write(`${jsonText(report)}\n`);
+}
+
+/**
+ * JSON with bigints (offsets and sizes past 2^53-1) written as exact integer literals:
+ * JSON numbers have no size limit, and JSON.stringify refuses bigints. Each goes out first
+ * as a string starting with NUL, which no path can contain, then loses its quotes.
+ */
+export function jsonText(report: object): string {
+  const text = JSON.stringify(report, (_key, value: unknown) => (typeof value === 'bigint' ? `\u0000${value}` : value), 2);
+  return text.replace(/"\\u0000(-?\d+)"/g, '$1');
 }
 
 function successReport(r: CopyResult): JsonReport {
@@ -308,6 +342,10 @@ function isRangeRequest(options: CopyOptions): boolean {
   return options.srcOffset !== undefined || options.dstOffset !== undefined || options.length !== undefined;
 }
 
+function asCount(v: number | bigint): ByteCount {
+  return typeof v === 'bigint' ? byteCount(v) : v;
+}
+
 function failureReport(err: CopyError, options: CopyOptions & { mode: CopyMode }, exitCode: number): JsonReport {
   const isRange = isRangeRequest(options);
   return {
@@ -317,7 +355,7 @@ function failureReport(err: CopyError, options: CopyOptions & { mode: CopyMode }
     source: err.source,
     dest: err.dest,
     mode: options.mode,
-    range: isRange ? { srcOffset: options.srcOffset ?? 0, dstOffset: options.dstOffset ?? 0, length: options.length ?? null } : null,
+    range: isRange ? { srcOffset: asCount(options.srcOffset ?? 0), dstOffset: asCount(options.dstOffset ?? 0), length: options.length === undefined ? null : asCount(options.length) } : null,
     totalBytes: null,
     bytes: err.bytes ?? null,
     fallbacks: err.fallbacks,

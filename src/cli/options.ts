@@ -224,14 +224,6 @@ export type Plan =
   | { kind: 'single'; copy: CopyOptions & { mode: CopyMode }; source: string; dest: string }
   | { kind: 'tree'; tree: TreeOptions & { mode: CopyMode }; sources: string[]; dest: string };
 
-function toNumber(name: string, v: bigint | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new UsageError(`${name} ${v} is larger than tscp supports (2^53-1 = ${Number.MAX_SAFE_INTEGER})`);
-  }
-  return Number(v);
-}
-
 /** The checks across options, in one place, and the plan they give. */
 export function planFrom(o: ParsedOptions & { reflinkValue?: string; preserveValue?: string[]; updateValue?: string }, operands: string[], args: string[]): Plan {
   const reflink = o.reflinkValue;
@@ -308,9 +300,9 @@ export function planFrom(o: ParsedOptions & { reflinkValue?: string; preserveVal
       dest,
       copy: {
         mode,
-        srcOffset: toNumber('--src-offset', o.srcOffset),
-        dstOffset: toNumber('--dst-offset', o.dstOffset),
-        length: toNumber('--length', o.length),
+        srcOffset: o.srcOffset,
+        dstOffset: o.dstOffset,
+        length: o.length,
         inplace: o.inplace,
         fsync: o.fsync,
         noClobber,

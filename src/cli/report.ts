@@ -1,5 +1,5 @@
 /** The human one-line summary of a copy that -v prints. */
-import { quotePath, type CopyResult, type Fallback, type Method } from '../copy/index.js';
+import { quotePath, type BytesByMethod, type CopyResult, type Fallback, type Method } from '../copy/index.js';
 import { formatBytes, formatDuration } from './size.js';
 
 const METHOD_NAMES: Record<Method, string> = {
@@ -20,7 +20,7 @@ function refusals(fallbacks: Fallback[]): string {
 
 /** What the bytes went through: "reflinked", "copied in-kernel (sendfile)", "1.0 MiB reflinked + 8 KiB read/write". */
 function methods(r: CopyResult): string {
-  const b = r.bytes;
+  const b = approximate(r.bytes);
   const parts: [number, string][] = [
     [b.reflinked, 'reflinked'],
     [b.deduplicated, 'deduplicated'],
@@ -29,24 +29,39 @@ function methods(r: CopyResult): string {
     [b.readWrite, 'copied by read/write'],
   ];
   const used = parts.filter(([n]) => n > 0);
-  if (used.length === 0) return r.totalBytes === 0 ? 'empty' : 'all holes';
+  if (used.length === 0) return Number(r.totalBytes) === 0 ? 'empty' : 'all holes';
   if (used.length === 1) return used[0]![1];
   return used.map(([n, what]) => `${formatBytes(n)} ${what}`).join(' + ');
 }
 
+/** Byte counts as Numbers, for display (a bigint past 2^53 is shown rounded, as "8.0 PiB"). */
+function approximate(b: BytesByMethod): { [K in keyof BytesByMethod]: number } {
+  return {
+    reflinked: Number(b.reflinked),
+    copyFileRange: Number(b.copyFileRange),
+    sendfile: Number(b.sendfile),
+    readWrite: Number(b.readWrite),
+    deduplicated: Number(b.deduplicated),
+    holes: Number(b.holes),
+  };
+}
+
 export function describeResult(r: CopyResult): string {
+  // Offsets are printed exactly; sizes are rounded for reading anyway.
   const range = r.range ? ` [${r.range.srcOffset}+${r.range.length} -> ${r.range.dstOffset}]` : '';
-  const parts = [`${formatBytes(r.totalBytes)}${range}`, `${methods(r)}${refusals(r.fallbacks)}`];
-  if (r.bytes.holes > 0) parts.push(`${formatBytes(r.bytes.holes)} of holes kept`);
+  const b = approximate(r.bytes);
+  const parts = [`${formatBytes(Number(r.totalBytes))}${range}`, `${methods(r)}${refusals(r.fallbacks)}`];
+  if (b.holes > 0) parts.push(`${formatBytes(b.holes)} of holes kept`);
   // Measured with FIEMAP, not assumed: copy_file_range may or may not have shared extents.
-  const couldShare = r.bytes.reflinked + r.bytes.copyFileRange + r.bytes.deduplicated > 0;
-  if (r.sharedBytes === null) {
+  const couldShare = b.reflinked + b.copyFileRange + b.deduplicated > 0;
+  const shared = r.sharedBytes === null ? null : Number(r.sharedBytes);
+  if (shared === null) {
     if (couldShare) parts.push('sharing unknown (no FIEMAP)');
-  } else if (couldShare || r.sharedBytes > 0) {
-    parts.push(r.sharedBytes > 0 ? `${formatBytes(r.sharedBytes)} shared with SOURCE` : 'no extents shared');
+  } else if (couldShare || shared > 0) {
+    parts.push(shared > 0 ? `${formatBytes(shared)} shared with SOURCE` : 'no extents shared');
   }
   parts.push(formatDuration(r.durationMs));
-  const moved = r.bytes.copyFileRange + r.bytes.sendfile + r.bytes.readWrite;
+  const moved = b.copyFileRange + b.sendfile + b.readWrite;
   if (moved > 0 && r.durationMs >= 50) parts.push(`${formatBytes((moved / r.durationMs) * 1000)}/s`);
   return `${quotePath(r.source)} -> ${quotePath(r.dest)}: ${parts.join(', ')}`;
 }

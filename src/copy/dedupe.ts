@@ -3,6 +3,7 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import { FILE_DEDUPE_RANGE_DIFFERS, SysError, isErrno, type FileStat } from '../sys/index.js';
+import { chunkOf, minBig } from './bytes.js';
 import { CopyError } from './errors.js';
 import { closeQuietly, fail, invalid, result, sharedAfter, transferContext, type Job } from './job.js';
 import { pathText } from './paths.js';
@@ -47,21 +48,23 @@ async function dedupeFile(
     throw fail(job, err, 'dedupe');
   }
   const t = new Transfer({ ...transferContext(job, srcFd, dstFd), total: range.length });
-  job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: range.length, mode: job.mode });
+  job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: Number(range.length), mode: job.mode });
   job.options.reporter?.method?.('dedupe');
-  let sharedNow: number | null = 0;
+  let sharedNow: bigint | null = 0n;
   try {
     if (range.dstOffset + range.length > existing.size) {
-      throw differs(`DEST is shorter (${existing.size} bytes) than the range's end (${range.dstOffset + range.length})`);
+      // Not a difference in the bytes: the request names bytes DEST does not have, which
+      // the kernel refuses with EINVAL too.
+      throw invalid(job, `the range's end (${range.dstOffset + range.length}) is past the end of DEST (${existing.size} bytes)`, 'dedupe');
     }
     // Checked up front because the kernel silently shortens an unaligned dedupe, which
     // would leave bytes unexamined while we reported them shared.
     const problem = alignmentProblem(range, sys.fstat(dstFd).blksize, src.size, existing.size, true);
     if (problem) throw invalid(job, problem, 'dedupe');
-    let off = 0;
+    let off = 0n;
     while (off < range.length) {
       await t.breathe();
-      const len = Math.min(DEDUPE_CHUNK_BYTES, range.length - off);
+      const len = BigInt(chunkOf(range.length - off, DEDUPE_CHUNK_BYTES));
       let res;
       try {
         res = sys.dedupeRange(srcFd, range.srcOffset + off, len, dstFd, range.dstOffset + off);
@@ -74,10 +77,9 @@ async function dedupeFile(
       }
       if (res.bytesDeduped <= 0) throw fail(job, new SysError(5 /* EIO */, 'ioctl(FIDEDUPERANGE)'), 'dedupe');
       // bytes_deduped may overstate: never count past what was asked.
-      const shared = Math.min(res.bytesDeduped, len);
-      t.bytes.deduplicated += shared;
-      t.done += shared;
-      job.options.reporter?.progress?.(t.done, range.length);
+      const shared = minBig(BigInt(res.bytesDeduped), len);
+      t.exact.deduplicated += shared;
+      t.advance(shared);
       off += shared;
     }
     sharedNow = sharedAfter(job, t, srcFd, dstFd, range);

@@ -1,6 +1,6 @@
 import { SysError, errnoMessage } from '../sys/index.js';
 import { pathText, quotePath, type FilePath } from './paths.js';
-import type { BytesByMethod, Fallback } from './types.js';
+import type { ByteCount, BytesByMethod, Fallback } from './types.js';
 
 /**
  * Why a copy failed:
@@ -25,7 +25,7 @@ export interface CopyErrorDetails {
   /** Human text after the paths; defaults to strerror(code). */
   reason?: string;
   /** Bytes that reached DEST before the failure. */
-  bytesCopied?: number;
+  bytesCopied?: ByteCount;
   fallbacks?: Fallback[];
   /** Bytes by method up to the failure. */
   bytes?: BytesByMethod;
@@ -44,7 +44,7 @@ export class CopyError extends Error {
   readonly quotedDest: string;
   /** SOURCE and DEST exactly as given. */
   readonly paths: [FilePath, FilePath];
-  readonly bytesCopied: number;
+  readonly bytesCopied: ByteCount;
   readonly fallbacks: Fallback[];
   readonly bytes?: BytesByMethod;
   readonly verb: string;

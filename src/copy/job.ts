@@ -4,6 +4,7 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import { SysError, type FileStat, type Sys } from '../sys/index.js';
+import { byteCount } from './bytes.js';
 import { CopyError } from './errors.js';
 import { pathText, type FilePath } from './paths.js';
 import { measureSharedBytes } from './sharing.js';
@@ -59,7 +60,7 @@ export function closeQuietly(sys: Sys, fd: number): void {
  */
 export function isStream(job: Job, src: FileStat): boolean {
   if (!src.isFile) return true;
-  if (src.size === 0 && job.mode !== 'always') return true;
+  if (src.size === 0n && job.mode !== 'always') return true;
   // Remembered per device: a tree copy asks this once per file, the answer once per filesystem.
   let known = pseudoByDevice.get(job.sys);
   if (!known) pseudoByDevice.set(job.sys, (known = new Map()));
@@ -82,23 +83,22 @@ export function umaskOf(options: CopyOptions): number {
 }
 
 /** Sharing is measured only after a method that can share; the others never do. */
-export function sharedAfter(job: Job, t: Transfer, srcFd: number, dstFd: number, range: ByteRange): number | null {
-  const b = t.bytes;
-  if (b.reflinked + b.copyFileRange + b.deduplicated === 0) return 0;
+export function sharedAfter(job: Job, t: Transfer, srcFd: number, dstFd: number, range: ByteRange): bigint | null {
+  if (!t.mayShare) return 0n;
   if (job.options.measureSharing === false) return null;
   return measureSharedBytes(job.sys, srcFd, dstFd, range);
 }
 
-export function result(job: Job, t: Transfer, range: ByteRange | null, totalBytes: number, sharedBytes: number | null, inPlace: boolean): CopyResult {
+export function result(job: Job, t: Transfer, range: ByteRange | null, totalBytes: bigint, sharedBytes: bigint | null, inPlace: boolean): CopyResult {
   return {
     source: pathText(job.source),
     dest: pathText(job.target),
     mode: job.mode,
-    range,
-    totalBytes,
-    bytes: { ...t.bytes },
+    range: range && { srcOffset: byteCount(range.srcOffset), dstOffset: byteCount(range.dstOffset), length: byteCount(range.length) },
+    totalBytes: byteCount(totalBytes),
+    bytes: t.bytes,
     fallbacks: [...t.fallbacks],
-    sharedBytes,
+    sharedBytes: sharedBytes === null ? null : byteCount(sharedBytes),
     inPlace,
     durationMs: performance.now() - job.started,
   };

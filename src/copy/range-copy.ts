@@ -36,15 +36,15 @@ async function copyRange(job: Job, srcFd: number, src: FileStat, existing: FileS
   if (existing && !existing.isFile) throw invalid(job, 'a byte range needs DEST to be a regular file');
   const { fd: dstFd, created } = openDestInPlace(job, src, existing);
   const t = new Transfer({ ...transferContext(job, srcFd, dstFd), total: range.length });
-  job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: range.length, mode: job.mode });
-  let shared: number | null = 0;
+  job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: Number(range.length), mode: job.mode });
+  let shared: bigint | null = 0n;
   try {
     const dst = sys.fstat(dstFd);
     if (job.mode === 'always') {
       const problem = alignmentProblem(range, dst.blksize, src.size, dst.size);
       if (problem) throw invalid(job, problem, 'reflink');
     }
-    let copies: ByteRange[] = range.length > 0 ? [range] : [];
+    let copies: ByteRange[] = range.length > 0n ? [range] : [];
     if (job.mode !== 'never') {
       const split = splitForClone(range, dst.blksize, src.size, dst.size);
       if (split.clone && (await t.reflinkRange(split.clone))) copies = split.copies;
@@ -69,7 +69,7 @@ async function copyRange(job: Job, srcFd: number, src: FileStat, existing: FileS
     closeQuietly(sys, dstFd);
     // A DEST made for this attempt that received nothing is removed; one that received
     // bytes stays, and the error says how many, so a script can resume.
-    if (created && t.bytesWritten === 0) removeQuietly(sys, job.target);
+    if (created && t.bytesWritten === 0n) removeQuietly(sys, job.target);
     throw t.failure(err);
   }
   sys.close(dstFd);

@@ -30,7 +30,7 @@ export interface WholeFileTarget {
   /** What to do once the bytes are in: rename the temporary file over DEST, or nothing. */
   commit(): void;
   /** What to do when the copy failed: remove the temporary file, or a DEST made for nothing. */
-  abandon(bytesWritten: number): void;
+  abandon(anyBytesWritten: boolean): void;
 }
 
 /**
@@ -157,8 +157,8 @@ export function inPlaceTarget(job: Job, src: FileStat, existing: FileStat | null
     commit() {
       if (job.options.fsync) job.sys.fsync(fd);
     },
-    abandon(bytesWritten) {
-      if (created && bytesWritten === 0) removeQuietly(job.sys, job.target);
+    abandon(anyBytesWritten) {
+      if (created && !anyBytesWritten) removeQuietly(job.sys, job.target);
     },
   };
 }

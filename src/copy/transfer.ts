@@ -7,6 +7,7 @@
  * method. Everything a copy does to bytes goes through here.
  */
 import { SEEK_DATA, SEEK_HOLE, SEEK_SET, SysError, isErrno, type Sys } from '../sys/index.js';
+import { byteCount, chunkOf, maxBig, minBig } from './bytes.js';
 import { CopyError, detailsOf } from './errors.js';
 import type { FilePath } from './paths.js';
 import type { ByteRange, BytesByMethod, CopyMode, Fallback, Method, Reporter } from './types.js';
@@ -57,7 +58,7 @@ export interface TransferContext {
   reporter?: Reporter;
   signal?: AbortSignal;
   /** Total bytes this transfer covers, for progress; null when unknown (a stream). */
-  total: number | null;
+  total: bigint | null;
   /**
    * Methods this pair of filesystems is known to refuse (errno by method), shared by the
    * copies of a tree: a refusal that says "never here" (EXDEV, EOPNOTSUPP, ENOTTY, ENOSYS)
@@ -69,21 +70,24 @@ export interface TransferContext {
   readWriteBufferBytes?: number;
 }
 
+/** Bytes by method, counted exactly. */
+export type ExactBytes = { [K in keyof BytesByMethod]: bigint };
+
 export class Transfer {
-  readonly bytes: BytesByMethod = { reflinked: 0, copyFileRange: 0, sendfile: 0, readWrite: 0, deduplicated: 0, holes: 0 };
+  readonly exact: ExactBytes = { reflinked: 0n, copyFileRange: 0n, sendfile: 0n, readWrite: 0n, deduplicated: 0n, holes: 0n };
   readonly fallbacks: Fallback[] = [];
   /** Bytes finished: moved, shared or skipped as holes. */
-  done = 0;
+  done = 0n;
 
   /** Data methods in the order they are tried for bytes that were not reflinked. */
   private readonly dataMethods: Method[];
   private methodIndex = 0;
-  private readonly movedBy = new Map<Method, number>();
+  private readonly movedBy = new Map<Method, bigint>();
   private buffer?: Buffer;
   private lastBreath = performance.now();
   private announced?: Method;
   /** DEST ranges that must read as holes but lay past DEST's data when the copy began. */
-  private readonly holesToTrim: [number, number][] = [];
+  private readonly holesToTrim: [bigint, bigint][] = [];
 
   private readonly kernelChunk: number;
   private readonly bufferSize: number;
@@ -96,10 +100,29 @@ export class Transfer {
     this.dataMethods = ctx.mode === 'never' ? ['sendfile', 'read_write'] : ['copy_file_range', 'sendfile', 'read_write'];
   }
 
+  /** Bytes by method as a result reports them. */
+  get bytes(): BytesByMethod {
+    const e = this.exact;
+    return {
+      reflinked: byteCount(e.reflinked),
+      copyFileRange: byteCount(e.copyFileRange),
+      sendfile: byteCount(e.sendfile),
+      readWrite: byteCount(e.readWrite),
+      deduplicated: byteCount(e.deduplicated),
+      holes: byteCount(e.holes),
+    };
+  }
+
   /** Bytes that reached DEST, by any method. */
-  get bytesWritten(): number {
-    const b = this.bytes;
+  get bytesWritten(): bigint {
+    const b = this.exact;
     return b.reflinked + b.copyFileRange + b.sendfile + b.readWrite;
+  }
+
+  /** Bytes shared with SOURCE by a method that shares (reflink, dedupe) or may (copy_file_range). */
+  get mayShare(): boolean {
+    const b = this.exact;
+    return b.reflinked + b.copyFileRange + b.deduplicated > 0n;
   }
 
   /**
@@ -107,7 +130,7 @@ export class Transfer {
    * Returns false when the filesystem cannot share extents and the caller should copy;
    * with --reflink=always that refusal is the error instead.
    */
-  reflinkWhole(size: number): boolean {
+  reflinkWhole(size: bigint): boolean {
     this.checkAborted();
     const known = this.ctx.refusals?.get('reflink');
     if (known && this.ctx.mode !== 'always') {
@@ -120,7 +143,7 @@ export class Transfer {
     } catch (err) {
       return this.reflinkRefused(err);
     }
-    this.bytes.reflinked += size;
+    this.exact.reflinked += size;
     this.advance(size);
     return true;
   }
@@ -128,17 +151,17 @@ export class Transfer {
   /** Step 1 for a range: FICLONERANGE of a block-aligned range, in bounded chunks. */
   async reflinkRange(r: ByteRange): Promise<boolean> {
     this.announce('reflink');
-    let off = 0;
+    let off = 0n;
     while (off < r.length) {
       await this.breathe();
-      const len = Math.min(CLONE_CHUNK_BYTES, r.length - off);
+      const len = BigInt(chunkOf(r.length - off, CLONE_CHUNK_BYTES));
       try {
         this.ctx.sys.ficloneRange(this.ctx.dstFd, this.ctx.srcFd, r.srcOffset + off, len, r.dstOffset + off);
       } catch (err) {
-        if (off === 0) return this.reflinkRefused(err);
+        if (off === 0n) return this.reflinkRefused(err);
         throw this.failure(err);
       }
-      this.bytes.reflinked += len;
+      this.exact.reflinked += len;
       this.advance(len);
       off += len;
     }
@@ -162,8 +185,8 @@ export class Transfer {
    * Steps 2-4 for a SOURCE without holes (its blocks cover its size): one data segment,
    * no SEEK_DATA/SEEK_HOLE walk (as cp does for files that do not look sparse).
    */
-  async copyDense(length: number): Promise<void> {
-    await this.copyData(0, length, 0);
+  async copyDense(length: bigint): Promise<void> {
+    await this.copyData(0n, length, 0n);
   }
 
   /**
@@ -172,22 +195,22 @@ export class Transfer {
    * below it, a hole in SOURCE must become a hole (or zeros) in DEST, since DEST may hold
    * data there; above it, DEST is already a hole.
    */
-  async copySparse(r: ByteRange, destDataEnd: number): Promise<void> {
+  async copySparse(r: ByteRange, destDataEnd: bigint): Promise<void> {
     await this.walkSegments(r, destDataEnd);
     this.trimPreallocation();
   }
 
-  private async walkSegments(r: ByteRange, destDataEnd: number): Promise<void> {
+  private async walkSegments(r: ByteRange, destDataEnd: bigint): Promise<void> {
     const { sys, srcFd } = this.ctx;
     const end = r.srcOffset + r.length;
     const shift = r.dstOffset - r.srcOffset;
     let pos = r.srcOffset;
     while (pos < end) {
-      let dataStart: number | null;
-      let dataEnd: number;
+      let dataStart: bigint | null;
+      let dataEnd: bigint;
       try {
         dataStart = sys.lseek(srcFd, pos, SEEK_DATA);
-        dataEnd = dataStart === null ? end : Math.min(sys.lseek(srcFd, dataStart, SEEK_HOLE) ?? end, end);
+        dataEnd = dataStart === null ? end : minBig(sys.lseek(srcFd, dataStart, SEEK_HOLE) ?? end, end);
       } catch (err) {
         // A filesystem without SEEK_DATA support: treat the rest as data.
         if (!isErrno(err, 'EINVAL', 'EOPNOTSUPP', 'ESPIPE')) throw this.failure(err);
@@ -205,13 +228,13 @@ export class Transfer {
   }
 
   /** Copy SOURCE bytes [from, to) to DEST at from+shift, falling back method by method. */
-  private async copyData(from: number, to: number, shift: number): Promise<void> {
+  private async copyData(from: bigint, to: bigint, shift: bigint): Promise<void> {
     let pos = from;
     while (pos < to) {
       await this.breathe();
       const method = this.dataMethods[this.methodIndex]!;
       const known = this.ctx.refusals?.get(method);
-      if (known && !this.movedBy.get(method) && this.methodIndex < this.dataMethods.length - 1) {
+      if (known && !this.movedBy.has(method) && this.methodIndex < this.dataMethods.length - 1) {
         this.methodIndex++;
         this.recordFallback(method, this.dataMethods[this.methodIndex]!, known);
         continue;
@@ -223,7 +246,7 @@ export class Transfer {
       } catch (err) {
         if (isErrno(err, 'EINTR')) continue;
         const isLast = this.methodIndex === this.dataMethods.length - 1;
-        if (err instanceof SysError && CANNOT_USE_METHOD_HERE.has(err.code) && !this.movedBy.get(method) && !isLast) {
+        if (err instanceof SysError && CANNOT_USE_METHOD_HERE.has(err.code) && !this.movedBy.has(method) && !isLast) {
           this.methodIndex++;
           this.recordFallback(method, this.dataMethods[this.methodIndex]!, err.code);
           this.remember(method, err.code);
@@ -249,23 +272,24 @@ export class Transfer {
           ...this.progressSoFar(),
         });
       }
-      this.movedBy.set(method, (this.movedBy.get(method) ?? 0) + moved);
-      this.count(method, moved);
-      this.advance(moved);
-      pos += moved;
+      const n = BigInt(moved);
+      this.movedBy.set(method, (this.movedBy.get(method) ?? 0n) + n);
+      this.count(method, n);
+      this.advance(n);
+      pos += n;
     }
   }
 
   /** One bounded call of `method`; returns bytes moved, possibly fewer than asked. */
-  private moveChunk(method: Method, srcPos: number, dstPos: number, remaining: number): number {
+  private moveChunk(method: Method, srcPos: bigint, dstPos: bigint, remaining: bigint): number {
     const { sys, srcFd, dstFd } = this.ctx;
     switch (method) {
       case 'copy_file_range':
-        return sys.copyFileRange(srcFd, srcPos, dstFd, dstPos, Math.min(remaining, this.kernelChunk));
+        return sys.copyFileRange(srcFd, srcPos, dstFd, dstPos, chunkOf(remaining, this.kernelChunk));
       case 'sendfile':
         // sendfile writes at DEST's file position, so put it where this chunk goes.
         sys.lseek(dstFd, dstPos, SEEK_SET);
-        return sys.sendfile(dstFd, srcFd, srcPos, Math.min(remaining, this.kernelChunk));
+        return sys.sendfile(dstFd, srcFd, srcPos, chunkOf(remaining, this.kernelChunk));
       case 'read_write':
         return this.readWrite(srcPos, dstPos, remaining);
       default:
@@ -274,13 +298,13 @@ export class Transfer {
   }
 
   /** One read and its full write; null positions use the file position (pipes, devices). */
-  private readWrite(srcPos: number | null, dstPos: number | null, remaining: number): number {
+  private readWrite(srcPos: bigint | null, dstPos: bigint | null, remaining: bigint): number {
     const { sys, srcFd, dstFd } = this.ctx;
     const buf = (this.buffer ??= Buffer.allocUnsafe(this.bufferSize));
-    const got = sys.pread(srcFd, buf, Math.min(remaining, buf.length), srcPos);
+    const got = sys.pread(srcFd, buf, chunkOf(remaining, buf.length), srcPos);
     let written = 0;
     while (written < got) {
-      written += sys.pwrite(dstFd, buf.subarray(written), got - written, dstPos === null ? null : dstPos + written);
+      written += sys.pwrite(dstFd, buf.subarray(written), got - written, dstPos === null ? null : dstPos + BigInt(written));
     }
     return got;
   }
@@ -292,20 +316,21 @@ export class Transfer {
    */
   async stream(destIsSeekable = true): Promise<void> {
     this.announce('read_write');
-    let pos = 0;
+    let pos = 0n;
     for (;;) {
       await this.breathe();
       let got: number;
       try {
-        got = this.readWrite(null, destIsSeekable ? pos : null, this.bufferSize);
+        got = this.readWrite(null, destIsSeekable ? pos : null, BigInt(this.bufferSize));
       } catch (err) {
         if (isErrno(err, 'EINTR')) continue;
         throw this.failure(err);
       }
       if (got === 0) return;
-      this.count('read_write', got);
-      this.advance(got);
-      pos += got;
+      const n = BigInt(got);
+      this.count('read_write', n);
+      this.advance(n);
+      pos += n;
     }
   }
 
@@ -313,10 +338,10 @@ export class Transfer {
    * SOURCE [from, to) is a hole. Where DEST may hold data (below destDataEnd) punch a
    * hole, or write zeros where the filesystem cannot punch; past it DEST is a hole already.
    */
-  private async hole(from: number, to: number, shift: number, destDataEnd: number): Promise<void> {
+  private async hole(from: bigint, to: bigint, shift: bigint, destDataEnd: bigint): Promise<void> {
     const start = from + shift;
-    const stop = Math.min(to + shift, destDataEnd);
-    if (to + shift > Math.max(start, destDataEnd)) this.holesToTrim.push([Math.max(start, destDataEnd), to + shift]);
+    const stop = minBig(to + shift, destDataEnd);
+    if (to + shift > maxBig(start, destDataEnd)) this.holesToTrim.push([maxBig(start, destDataEnd), to + shift]);
     if (start < stop) {
       try {
         this.ctx.sys.punchHole(this.ctx.dstFd, start, stop - start);
@@ -325,7 +350,7 @@ export class Transfer {
         await this.writeZeros(start, stop);
       }
     }
-    this.bytes.holes += to - from;
+    this.exact.holes += to - from;
     this.advance(to - from);
   }
 
@@ -338,7 +363,7 @@ export class Transfer {
    */
   private trimPreallocation(): void {
     const holes = this.holesToTrim.splice(0);
-    if (this.bytesWritten === 0) return;
+    if (this.bytesWritten === 0n) return;
     for (const [from, to] of holes) {
       try {
         // KEEP_SIZE: also frees blocks preallocated past DEST's current end.
@@ -349,27 +374,29 @@ export class Transfer {
     }
   }
 
-  private async writeZeros(from: number, to: number): Promise<void> {
-    const zeros = Buffer.alloc(Math.min(this.bufferSize, to - from));
+  private async writeZeros(from: bigint, to: bigint): Promise<void> {
+    const zeros = Buffer.alloc(chunkOf(to - from, this.bufferSize));
     for (let pos = from; pos < to; ) {
       await this.breathe();
       try {
-        pos += this.ctx.sys.pwrite(this.ctx.dstFd, zeros, Math.min(zeros.length, to - pos), pos);
+        pos += BigInt(this.ctx.sys.pwrite(this.ctx.dstFd, zeros, chunkOf(to - pos, zeros.length), pos));
       } catch (err) {
         throw this.failure(err);
       }
     }
   }
 
-  private count(method: Method, n: number): void {
-    if (method === 'copy_file_range') this.bytes.copyFileRange += n;
-    else if (method === 'sendfile') this.bytes.sendfile += n;
-    else if (method === 'read_write') this.bytes.readWrite += n;
+  private count(method: Method, n: bigint): void {
+    if (method === 'copy_file_range') this.exact.copyFileRange += n;
+    else if (method === 'sendfile') this.exact.sendfile += n;
+    else if (method === 'read_write') this.exact.readWrite += n;
   }
 
-  private advance(n: number): void {
+  /** `n` more bytes finished (dedupe counts its own shares through here too). */
+  advance(n: bigint): void {
     this.done += n;
-    this.ctx.reporter?.progress?.(this.done, this.ctx.total);
+    const reporter = this.ctx.reporter;
+    if (reporter?.progress) reporter.progress(Number(this.done), this.ctx.total === null ? null : Number(this.ctx.total));
   }
 
   private announce(method: Method): void {
@@ -418,6 +445,6 @@ export class Transfer {
   }
 
   private progressSoFar() {
-    return { bytesCopied: this.bytesWritten, fallbacks: [...this.fallbacks], bytes: { ...this.bytes } };
+    return { bytesCopied: byteCount(this.bytesWritten), fallbacks: [...this.fallbacks], bytes: this.bytes };
   }
 }

@@ -2,7 +2,11 @@
  * Public types of the copy engine: what a caller asks for, what it is told while the copy
  * runs, and what it gets back.
  */
-import type { Sys } from '../sys/index.js';
+import type { Offset, Sys } from '../sys/index.js';
+import type { ByteCount } from './bytes.js';
+
+export type { ByteCount } from './bytes.js';
+export type { Offset } from '../sys/index.js';
 
 /**
  * How to copy.
@@ -16,22 +20,35 @@ export type CopyMode = 'auto' | 'always' | 'never' | 'dedupe';
 /** The means by which bytes moved, in the order the engine tries them. */
 export type Method = 'reflink' | 'copy_file_range' | 'sendfile' | 'read_write' | 'dedupe';
 
-/** A byte range: bytes [srcOffset, srcOffset+length) of SOURCE land at [dstOffset, dstOffset+length) of DEST. */
+/**
+ * A byte range: bytes [srcOffset, srcOffset+length) of SOURCE land at
+ * [dstOffset, dstOffset+length) of DEST. Exact bigints inside the engine.
+ */
 export interface ByteRange {
-  srcOffset: number;
-  dstOffset: number;
-  length: number;
+  srcOffset: bigint;
+  dstOffset: bigint;
+  length: bigint;
+}
+
+/** A byte range as a result reports it: numbers, or bigints past 2^53-1. */
+export interface RangeReport {
+  srcOffset: ByteCount;
+  dstOffset: ByteCount;
+  length: ByteCount;
 }
 
 export interface CopyOptions {
   /** Default `auto`. */
   mode?: CopyMode;
-  /** First byte of SOURCE to copy. Giving any of the three range fields makes this a range copy. */
-  srcOffset?: number;
+  /**
+   * First byte of SOURCE to copy. Giving any of the three range fields makes this a range
+   * copy. Up to 2^63-1; pass a bigint for values past 2^53-1.
+   */
+  srcOffset?: Offset;
   /** Where that byte lands in DEST. */
-  dstOffset?: number;
+  dstOffset?: Offset;
   /** How many bytes; default to the end of SOURCE. */
-  length?: number;
+  length?: Offset;
   /**
    * Whole-file copies only: write straight into DEST (truncating it, as cp does) instead of
    * a temporary file renamed over it. Keeps DEST's inode and hard links, but a failure or
@@ -99,19 +116,20 @@ export interface Fallback {
   errno: string;
 }
 
+/** Bytes by the means that moved them (each a number, or a bigint past 2^53-1). */
 export interface BytesByMethod {
   /** Bytes whose extents were shared by FICLONE/FICLONERANGE. */
-  reflinked: number;
+  reflinked: ByteCount;
   /** Bytes copied inside the kernel by copy_file_range(2) (which may itself share extents). */
-  copyFileRange: number;
+  copyFileRange: ByteCount;
   /** Bytes copied inside the kernel by sendfile(2) (never shares extents). */
-  sendfile: number;
+  sendfile: ByteCount;
   /** Bytes read into and written from user space. */
-  readWrite: number;
+  readWrite: ByteCount;
   /** Bytes FIDEDUPERANGE found identical and shared. */
-  deduplicated: number;
+  deduplicated: ByteCount;
   /** Bytes of the range that were holes in SOURCE and stayed holes in DEST. */
-  holes: number;
+  holes: ByteCount;
 }
 
 export interface CopyResult {
@@ -121,9 +139,9 @@ export interface CopyResult {
   dest: string;
   mode: CopyMode;
   /** The range copied; null for a whole-file copy. */
-  range: ByteRange | null;
+  range: RangeReport | null;
   /** Bytes covered: the file's size, or the range's length. */
-  totalBytes: number;
+  totalBytes: ByteCount;
   bytes: BytesByMethod;
   /** Methods tried and refused, in order. */
   fallbacks: Fallback[];
@@ -131,7 +149,7 @@ export interface CopyResult {
    * Bytes of DEST's range whose physical extents are SOURCE's too, measured with FIEMAP
    * after the copy (not assumed from the method); null where the filesystem cannot say.
    */
-  sharedBytes: number | null;
+  sharedBytes: ByteCount | null;
   /**
    * True when DEST was written in place (a range, --inplace, a device or FIFO at DEST, or
    * a DEST whose directory or owner did not allow the temporary file); false when a
@@ -143,7 +161,10 @@ export interface CopyResult {
 
 /** Progress events. Every method is optional; the engine never writes to the console. */
 export interface Reporter {
-  /** The copy is about to start; `totalBytes` is null for a stream of unknown length. */
+  /**
+   * The copy is about to start; `totalBytes` is null for a stream of unknown length.
+   * Progress figures are Numbers (exact to 2^53-1, close enough to draw past it).
+   */
   start?(info: { source: string; dest: string; totalBytes: number | null; mode: CopyMode }): void;
   /** The engine switched to `method`. */
   method?(method: Method): void;

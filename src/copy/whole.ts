@@ -35,7 +35,7 @@ async function copyIntoSpecial(job: Job, srcFd: number): Promise<CopyResult> {
   } finally {
     closeQuietly(sys, dstFd);
   }
-  return result(job, t, null, t.done, 0, true);
+  return result(job, t, null, t.done, 0n, true);
 }
 
 /**
@@ -44,7 +44,7 @@ async function copyIntoSpecial(job: Job, srcFd: number): Promise<CopyResult> {
  * SEEK_DATA/SEEK_HOLE walk; one that does is walked so its holes stay holes.
  */
 function looksSparse(src: FileStat): boolean {
-  return src.blocks * 512 < src.size;
+  return BigInt(src.blocks) * 512n < src.size;
 }
 
 /** The refusals remembered for this pair of filesystems (tree copies), or undefined. */
@@ -71,9 +71,9 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
     inPlaceTarget(job, src, existing);
   const total = stream ? null : src.size;
   const t = new Transfer({ ...transferContext(job, srcFd, target.fd), total, refusals: refusalsFor(job, src, target.fd) });
-  job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: total, mode: job.mode });
+  job.options.reporter?.start?.({ source: pathText(job.source), dest: pathText(job.target), totalBytes: total === null ? null : Number(total), mode: job.mode });
   let committed = false;
-  let shared: number | null = 0;
+  let shared: bigint | null = 0n;
   let fd = target.fd;
   try {
     if (stream) {
@@ -91,7 +91,7 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
         if (job.options.inplace) sys.ftruncate(fd, 0);
         if (looksSparse(src) || job.options.inplace) {
           sys.ftruncate(fd, src.size);
-          await t.copySparse({ srcOffset: 0, dstOffset: 0, length: src.size }, 0);
+          await t.copySparse({ srcOffset: 0n, dstOffset: 0n, length: src.size }, 0n);
         } else {
           await t.copyDense(src.size);
         }
@@ -106,7 +106,7 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
           reason: `source changed size during the copy (from ${src.size} to ${now} bytes)`,
         });
       }
-      shared = sharedAfter(job, t, srcFd, fd, { srcOffset: 0, dstOffset: 0, length: src.size });
+      shared = sharedAfter(job, t, srcFd, fd, { srcOffset: 0n, dstOffset: 0n, length: src.size });
     }
     // The caller's metadata (the tree copy's times, owner, xattrs, mode) goes on before the
     // file takes DEST's name, so it never appears half-finished.
@@ -124,7 +124,7 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
     throw t.failure(err);
   } finally {
     if (fd >= 0) closeQuietly(sys, fd);
-    if (!committed) target.abandon(t.bytesWritten);
+    if (!committed) target.abandon(t.bytesWritten > 0n);
   }
   return result(job, t, null, t.done, shared, !target.atomic);
 }

@@ -13,6 +13,12 @@ import { libc } from './libc.js';
 export { SysError, errnoName, errnoNumber, errnoMessage, isErrno, fromNodeError } from './errors.js';
 export { copyFileRangeSyscallNumber } from './libc.js';
 
+/**
+ * A byte offset or length as the kernel takes it (loff_t, up to 2^63-1). A bigint is
+ * exact over the whole range; a number is exact only up to 2^53-1 (Number.MAX_SAFE_INTEGER).
+ */
+export type Offset = number | bigint;
+
 /** fstat(2) fields the engine uses. */
 export interface FileStat {
   dev: number;
@@ -20,7 +26,8 @@ export interface FileStat {
   mode: number;
   uid: number;
   gid: number;
-  size: number;
+  /** Size in bytes, exact (XFS and btrfs files reach 2^63-1, past what a Number holds). */
+  size: bigint;
   /** 512-byte blocks allocated. */
   blocks: number;
   blksize: number;
@@ -48,9 +55,9 @@ export type FileRef = number | SysPath;
 
 /** One extent as FS_IOC_FIEMAP reports it. */
 export interface Extent {
-  logical: number;
-  physical: number;
-  length: number;
+  logical: bigint;
+  physical: bigint;
+  length: bigint;
   flags: number;
 }
 
@@ -79,29 +86,29 @@ export interface Sys {
   /** stat(2) following symlinks; lstat(2) when `follow` is false. */
   stat(path: SysPath, follow?: boolean): FileStat;
   /** copy_file_range(2) with explicit offsets; returns bytes copied (0 = kernel saw EOF). */
-  copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, len: number): number;
+  copyFileRange(fdIn: number, offIn: Offset, fdOut: number, offOut: Offset, len: number): number;
   /** sendfile(2) from `inFd` at `offIn` to `outFd` at its current file position. */
-  sendfile(outFd: number, inFd: number, offIn: number, len: number): number;
+  sendfile(outFd: number, inFd: number, offIn: Offset, len: number): number;
   /** pread(2) into buf[0, len); returns bytes read (0 = end of file). */
-  pread(fd: number, buf: Buffer, len: number, pos: number | null): number;
+  pread(fd: number, buf: Buffer, len: number, pos: Offset | null): number;
   /** pwrite(2) of buf[0, len), or write(2) at the file position when `pos` is null; returns bytes written. */
-  pwrite(fd: number, buf: Buffer, len: number, pos: number | null): number;
+  pwrite(fd: number, buf: Buffer, len: number, pos: Offset | null): number;
   /** lseek(2); SEEK_DATA/SEEK_HOLE answer null where the kernel says ENXIO (no more data). */
-  lseek(fd: number, offset: number, whence: number): number | null;
+  lseek(fd: number, offset: Offset, whence: number): bigint | null;
   /** ioctl_ficlone(2): FICLONE, the whole of srcFd into dstFd. */
   ficlone(dstFd: number, srcFd: number): void;
   /** ioctl_ficlonerange(2): FICLONERANGE. */
-  ficloneRange(dstFd: number, srcFd: number, srcOffset: number, length: number, dstOffset: number): void;
+  ficloneRange(dstFd: number, srcFd: number, srcOffset: Offset, length: Offset, dstOffset: Offset): void;
   /** ioctl_fideduperange(2): FIDEDUPERANGE for one destination. */
-  dedupeRange(srcFd: number, srcOffset: number, length: number, dstFd: number, dstOffset: number): DedupeResult;
+  dedupeRange(srcFd: number, srcOffset: Offset, length: Offset, dstFd: number, dstOffset: Offset): DedupeResult;
   /**
    * ioctl FS_IOC_FIEMAP over [start, start+length). `sync` asks the kernel to write dirty
    * data back first (FIEMAP_FLAG_SYNC), which can take as long as the copy itself.
    */
-  fiemap(fd: number, start: number, length: number, sync?: boolean): Extent[];
+  fiemap(fd: number, start: Offset, length: Offset, sync?: boolean): Extent[];
   /** fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE. */
-  punchHole(fd: number, offset: number, length: number): void;
-  ftruncate(fd: number, length: number): void;
+  punchHole(fd: number, offset: Offset, length: Offset): void;
+  ftruncate(fd: number, length: Offset): void;
   fchmod(fd: number, mode: number): void;
   fchown(fd: number, uid: number, gid: number): void;
   fsync(fd: number): void;
@@ -167,6 +174,10 @@ const FALLOC_FL_KEEP_SIZE = 0x1;
 const FALLOC_FL_PUNCH_HOLE = 0x2;
 const FIEMAP_EXTENTS_PER_CALL = 256;
 
+function isSafe(n: Offset): boolean {
+  return typeof n === 'number' || (n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= -BigInt(Number.MAX_SAFE_INTEGER));
+}
+
 function check(ret: number, syscall: string): number {
   if (ret < 0) throw new SysError(libc().errno(), syscall);
   return ret;
@@ -206,7 +217,7 @@ function statx(dirFd: number, path: Buffer, flags: number, syscall: string, show
     mode,
     uid: b.readUInt32LE(20),
     gid: b.readUInt32LE(24),
-    size: Number(b.readBigUInt64LE(40)),
+    size: b.readBigUInt64LE(40),
     blocks: Number(b.readBigUInt64LE(48)),
     blksize: b.readUInt32LE(4),
     isFile: type === 0o100000,
@@ -228,7 +239,7 @@ class StatxResult implements FileStat {
   mode!: number;
   uid!: number;
   gid!: number;
-  size!: number;
+  size!: bigint;
   blocks!: number;
   blksize!: number;
   isFile!: boolean;
@@ -326,13 +337,21 @@ export const linuxSys: Sys = {
     return check(c.sendfile(outFd, inFd, new BigInt64Array([BigInt(offIn)]), len), 'sendfile');
   },
 
-  pread: (fd, buf, len, pos) => nodeCall('read', undefined, () => fs.readSync(fd, buf, 0, len, pos)),
-  pwrite: (fd, buf, len, pos) => nodeCall('write', undefined, () => fs.writeSync(fd, buf, 0, len, pos)),
+  // node:fs where its Number positions are exact; past 2^53 pread64/pwrite64 (fs.writeSync
+  // takes a bigint position as "no position" and would write at the file offset instead).
+  pread(fd, buf, len, pos) {
+    if (pos === null || isSafe(pos)) return nodeCall('read', undefined, () => fs.readSync(fd, buf, 0, len, pos === null ? null : Number(pos)));
+    return check(libc().pread(fd, buf, len, BigInt(pos)), 'read');
+  },
+  pwrite(fd, buf, len, pos) {
+    if (pos === null || isSafe(pos)) return nodeCall('write', undefined, () => fs.writeSync(fd, buf, 0, len, pos === null ? null : Number(pos)));
+    return check(libc().pwrite(fd, buf, len, BigInt(pos)), 'write');
+  },
 
   lseek(fd, offset, whence) {
     const c = libc();
-    const ret = c.lseek(fd, offset, whence);
-    if (ret < 0) {
+    const ret = c.lseek(fd, BigInt(offset), whence);
+    if (ret < 0n) {
       const errno = c.errno();
       if (errno === 6 /* ENXIO */ && (whence === SEEK_DATA || whence === SEEK_HOLE)) return null;
       throw new SysError(errno, 'lseek');
@@ -371,12 +390,12 @@ export const linuxSys: Sys = {
   fiemap(fd, start, length, sync = false) {
     const extents: Extent[] = [];
     const buf = Buffer.alloc(32 + 56 * FIEMAP_EXTENTS_PER_CALL);
-    const end = start + length;
-    let pos = start;
+    const end = BigInt(start) + BigInt(length);
+    let pos = BigInt(start);
     while (pos < end) {
       buf.fill(0);
-      buf.writeBigUInt64LE(BigInt(pos), 0);
-      buf.writeBigUInt64LE(BigInt(end - pos), 8);
+      buf.writeBigUInt64LE(pos, 0);
+      buf.writeBigUInt64LE(end - pos, 8);
       buf.writeUInt32LE(sync ? FIEMAP_FLAG_SYNC : 0, 16);
       buf.writeUInt32LE(FIEMAP_EXTENTS_PER_CALL, 24);
       check(libc().ioctlPtr(fd, FS_IOC_FIEMAP, buf), 'ioctl(FS_IOC_FIEMAP)');
@@ -386,9 +405,9 @@ export const linuxSys: Sys = {
       for (let i = 0; i < mapped; i++) {
         const at = 32 + 56 * i;
         const extent = {
-          logical: Number(buf.readBigUInt64LE(at)),
-          physical: Number(buf.readBigUInt64LE(at + 8)),
-          length: Number(buf.readBigUInt64LE(at + 16)),
+          logical: buf.readBigUInt64LE(at),
+          physical: buf.readBigUInt64LE(at + 8),
+          length: buf.readBigUInt64LE(at + 16),
           flags: buf.readUInt32LE(at + 40),
         };
         extents.push(extent);
@@ -401,10 +420,13 @@ export const linuxSys: Sys = {
   },
 
   punchHole(fd, offset, length) {
-    check(libc().fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length), 'fallocate');
+    check(libc().fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, BigInt(offset), BigInt(length)), 'fallocate');
   },
 
-  ftruncate: (fd, length) => nodeCall('ftruncate', undefined, () => fs.ftruncateSync(fd, length)),
+  // ftruncate64: fs.ftruncateSync refuses lengths past 2^53 with a RangeError.
+  ftruncate(fd, length) {
+    check(libc().ftruncate(fd, BigInt(length)), 'ftruncate');
+  },
   fchmod: (fd, mode) => nodeCall('fchmod', undefined, () => fs.fchmodSync(fd, mode)),
   fchown: (fd, uid, gid) => nodeCall('fchown', undefined, () => fs.fchownSync(fd, uid, gid)),
   fsync: (fd) => nodeCall('fsync', undefined, () => fs.fsyncSync(fd)),

@@ -42,9 +42,14 @@ export interface Libc {
   copyFileRange(fdIn: number, offIn: BigInt64Array, fdOut: number, offOut: BigInt64Array, len: number): number;
   ioctlInt(fd: number, request: number, arg: number): number;
   ioctlPtr(fd: number, request: number, arg: Buffer): number;
-  lseek(fd: number, offset: number, whence: number): number;
+  /** lseek64(2): the new offset as a BigInt (exact to 2^63-1), or -1n. */
+  lseek(fd: number, offset: bigint, whence: number): bigint;
   sendfile(outFd: number, inFd: number, offset: BigInt64Array, count: number): number;
-  fallocate(fd: number, mode: number, offset: number, len: number): number;
+  fallocate(fd: number, mode: number, offset: bigint, len: bigint): number;
+  /** ftruncate64(2) and pwrite64(2)/pread64(2): 64-bit offsets, where node:fs stops at 2^53. */
+  ftruncate(fd: number, length: bigint): number;
+  pwrite(fd: number, buf: Buffer, count: number, offset: bigint): number;
+  pread(fd: number, buf: Buffer, count: number, offset: bigint): number;
   /** linkat(2); paths are NUL-terminated byte strings. */
   linkat(oldDirFd: number, oldPath: Buffer, newDirFd: number, newPath: Buffer, flags: number): number;
   /** mknodat(2). */
@@ -81,6 +86,9 @@ export function libc(): Libc {
   const lseek64 = lib.func('int64_t lseek64(int fd, int64_t offset, int whence)');
   const sendfile64 = lib.func('long sendfile64(int out_fd, int in_fd, int64_t *offset, size_t count)');
   const fallocate64 = lib.func('int fallocate64(int fd, int mode, int64_t offset, int64_t len)');
+  const ftruncate64 = lib.func('int ftruncate64(int fd, int64_t length)');
+  const pwrite64 = lib.func('long pwrite64(int fd, const void *buf, size_t count, int64_t offset)');
+  const pread64 = lib.func('long pread64(int fd, void *buf, size_t count, int64_t offset)');
   // Paths and names go in as bytes (a name need not be UTF-8), so they are void pointers.
   const linkat = lib.func('int linkat(int olddirfd, const void *oldpath, int newdirfd, const void *newpath, int flags)');
   const mknodat = lib.func('int mknodat(int dirfd, const void *path, uint32_t mode, uint64_t dev)');
@@ -100,9 +108,13 @@ export function libc(): Libc {
       ),
     ioctlInt: (fd, request, arg) => ioctl(fd, request, 'int', arg) as number,
     ioctlPtr: (fd, request, arg) => ioctl(fd, request, 'void *', arg) as number,
-    lseek: (fd, offset, whence) => Number(lseek64(fd, offset, whence)),
+    // koffi gives an int64_t result as a Number when it is a safe integer, else a BigInt.
+    lseek: (fd, offset, whence) => BigInt(lseek64(fd, offset, whence)),
     sendfile: (outFd, inFd, offset, count) => Number(sendfile64(outFd, inFd, offset, count)),
     fallocate: (fd, mode, offset, len) => fallocate64(fd, mode, offset, len) as number,
+    ftruncate: (fd, length) => ftruncate64(fd, length) as number,
+    pwrite: (fd, buf, count, offset) => Number(pwrite64(fd, buf, count, offset)),
+    pread: (fd, buf, count, offset) => Number(pread64(fd, buf, count, offset)),
     linkat: (oldDirFd, oldPath, newDirFd, newPath, flags) => linkat(oldDirFd, oldPath, newDirFd, newPath, flags) as number,
     mknodat: (dirFd, path, mode, dev) => mknodat(dirFd, path, mode, dev) as number,
     utimensat: (dirFd, path, times, flags) => utimensat(dirFd, path, times, flags) as number,

@@ -15,6 +15,7 @@
 import os from 'node:os';
 import { pathText, joinPath, quotePath, type FilePath } from '../copy/paths.js';
 import type { BytesByMethod, Fallback } from '../copy/types.js';
+import { addByteCounts } from '../copy/bytes.js';
 import { revivePath, type EntryStat } from './entry-stat.js';
 import { OperandError, planOperands, type PlannedOperand } from './plan.js';
 import { InlinePool, WorkerPool, type BatchResult, type PoolEvents, type Runner } from './pool.js';
@@ -333,7 +334,7 @@ class TreeRun {
     this.inFlight[slot]!--;
     result.outcomes.forEach((outcome, i) => this.outcome(slot, batch[i]!, outcome));
     if (result.summary) {
-      for (const k of Object.keys(this.bytes) as (keyof BytesByMethod)[]) this.bytes[k] += result.summary.bytes[k];
+      for (const k of Object.keys(this.bytes) as (keyof BytesByMethod)[]) this.bytes[k] = addByteCounts(this.bytes[k], result.summary.bytes[k]);
       for (const f of result.summary.fallbacks) this.addFallback(f, f.files);
     }
     if (result.interrupted) this.interrupt();
@@ -434,7 +435,7 @@ class TreeRun {
     else if (e.kind === 'symlink') this.counts.symlinks++;
     else if (e.kind !== 'directory') this.counts.specials++;
     if (e.bytes) {
-      for (const k of Object.keys(this.bytes) as (keyof BytesByMethod)[]) this.bytes[k] += e.bytes[k];
+      for (const k of Object.keys(this.bytes) as (keyof BytesByMethod)[]) this.bytes[k] = addByteCounts(this.bytes[k], e.bytes[k]);
     }
     for (const f of e.fallbacks ?? []) this.addFallback(f, 1);
   }

@@ -36,7 +36,8 @@ export function entryStat(s: FileStat): EntryStat {
     mode: s.mode,
     uid: s.uid,
     gid: s.gid,
-    size: s.size,
+    // For progress totals only: the copy itself takes SOURCE's exact size from fstat.
+    size: Number(s.size),
     nlink: s.nlink,
     dev: s.dev,
     ino: s.ino,

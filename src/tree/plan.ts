@@ -37,7 +37,7 @@ async function statOf(p: FilePath, follow: boolean): Promise<FileStat> {
       mode: Number(s.mode),
       uid: Number(s.uid),
       gid: Number(s.gid),
-      size: Number(s.size),
+      size: s.size,
       blocks: Number(s.blocks),
       blksize: Number(s.blksize),
       isFile: s.isFile(),

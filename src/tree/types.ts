@@ -3,7 +3,7 @@
  * the copy runs, and what it gets back.
  */
 import type { FilePath } from '../copy/paths.js';
-import type { BytesByMethod, CopyMode, Fallback, Method } from '../copy/types.js';
+import type { ByteCount, BytesByMethod, CopyMode, Fallback, Method } from '../copy/types.js';
 import type { Sys } from '../sys/index.js';
 
 /** What of SOURCE's metadata a copy carries over, as cp's --preserve list names it. */
@@ -76,9 +76,9 @@ export interface EntryResult {
   action: 'copied' | 'linked' | 'created' | 'skipped';
   /** For files: bytes by method, fallbacks and measured sharing, as a single copy reports them. */
   bytes?: BytesByMethod;
-  totalBytes?: number;
+  totalBytes?: ByteCount;
   fallbacks?: Fallback[];
-  sharedBytes?: number | null;
+  sharedBytes?: ByteCount | null;
   /** Why it was skipped: "exists" (-n), "not newer" (-u), "socket", ... */
   reason?: string;
   durationMs?: number;

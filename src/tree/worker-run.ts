@@ -10,6 +10,7 @@ import { libc } from '../sys/libc.js';
 import { CopyError } from '../copy/errors.js';
 import { runTask, type RunSettings, type Task, type TaskContext, type TaskOutcome } from './tasks.js';
 import type { BytesByMethod, Fallback, Method } from '../copy/types.js';
+import { addByteCounts } from '../copy/bytes.js';
 import { pathText } from '../copy/paths.js';
 import { revivePath } from './entry-stat.js';
 
@@ -95,7 +96,7 @@ const context: TaskContext = {
 
 function addToSummary(into: BatchSummary | undefined, bytes: BytesByMethod, fallbacks: Fallback[]): BatchSummary {
   const s = into ?? { bytes: { reflinked: 0, copyFileRange: 0, sendfile: 0, readWrite: 0, deduplicated: 0, holes: 0 }, fallbacks: [] };
-  for (const k of Object.keys(s.bytes) as (keyof BytesByMethod)[]) s.bytes[k] += bytes[k];
+  for (const k of Object.keys(s.bytes) as (keyof BytesByMethod)[]) s.bytes[k] = addByteCounts(s.bytes[k], bytes[k]);
   for (const f of fallbacks) {
     const seen = s.fallbacks.find((x) => x.from === f.from && x.to === f.to && x.errno === f.errno);
     if (seen) seen.files++;
