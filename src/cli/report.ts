@@ -58,7 +58,10 @@ export function describeResult(r: CopyResult): string {
   if (shared === null) {
     if (couldShare) parts.push('sharing unknown (no FIEMAP)');
   } else if (couldShare || shared > 0) {
-    parts.push(shared > 0 ? `${formatBytes(shared)} shared with SOURCE` : 'no extents shared');
+    // Sharing without a reflink (copy_file_range clones extents on XFS and btrfs) says who
+    // shared, so "reflink was refused" next to "shared" does not read as a contradiction.
+    const byKernelCopy = b.reflinked === 0 && b.deduplicated === 0;
+    parts.push(shared > 0 ? `${formatBytes(shared)} shared with SOURCE${byKernelCopy ? ' (copy_file_range cloned the extents)' : ''}` : 'no extents shared');
   }
   parts.push(formatDuration(r.durationMs));
   const moved = b.copyFileRange + b.sendfile + b.readWrite;

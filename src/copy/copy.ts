@@ -9,7 +9,7 @@ import { SysError, isErrno, linuxSys, type FileStat, type Sys } from '../sys/ind
 import { dedupeFile } from './dedupe.js';
 import { CopyError } from './errors.js';
 import { closeQuietly, fail, type Job } from './job.js';
-import { baseName, joinPath, type FilePath } from './paths.js';
+import { baseName, joinPath, quotePath, type FilePath } from './paths.js';
 import { copyRange } from './range-copy.js';
 import { noClobberError } from './target.js';
 import type { CopyOptions, CopyResult } from './types.js';
@@ -35,11 +35,16 @@ export async function copy(source: FilePath, dest: FilePath, options: CopyOption
   try {
     srcFd = sys.open(source, O_RDONLY | O_NOCTTY);
   } catch (err) {
-    throw fail(job, err);
+    throw sourceFailure(job, err);
   }
   try {
     const src = sys.fstat(srcFd);
     if (src.isDirectory) throw fail(job, new SysError(21 /* EISDIR */, 'open'));
+    if (endsWithSlash(dest) && job.target === dest && !options.destAbsent) {
+      // "DEST/" promises a directory; one that is not must fail now, before any byte is
+      // copied, not at the final rename (ENOTDIR after the whole file), as cp does.
+      throw new CopyError({ kind: 'system', verb: 'copy', source, dest, code: 'ENOTDIR', headline: `cannot create regular file ${quotePath(dest)}` });
+    }
     const existing = options.destAbsent ? null : statTarget(job);
     if (existing && options.noClobber && mode !== 'dedupe') throw noClobberError(job);
     const sameFile = existing !== null && existing.dev === src.dev && existing.ino === src.ino;
@@ -52,6 +57,21 @@ export async function copy(source: FilePath, dest: FilePath, options: CopyOption
   } finally {
     closeQuietly(sys, srcFd);
   }
+}
+
+/**
+ * SOURCE could not be opened: name it alone, as cp does ("cannot stat 'nosuch'"), so a
+ * missing SOURCE does not read like a missing DEST directory.
+ */
+function sourceFailure(job: Job, err: unknown): CopyError {
+  if (!(err instanceof SysError)) return fail(job, err);
+  const missing = ['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG'].includes(err.code);
+  const headline = missing ? `cannot stat ${quotePath(job.source)}` : `cannot open ${quotePath(job.source)} for reading`;
+  return new CopyError({ kind: 'system', verb: 'copy', source: job.source, dest: job.target, code: err.code, cause: err, headline });
+}
+
+function endsWithSlash(p: FilePath): boolean {
+  return typeof p === 'string' ? p.endsWith('/') : p.length > 0 && p[p.length - 1] === 0x2f;
 }
 
 /** DEST, or DEST/basename(SOURCE) when DEST names a directory, as cp does. */

@@ -24,6 +24,12 @@ export interface CopyErrorDetails {
   code?: string;
   /** Human text after the paths; defaults to strerror(code). */
   reason?: string;
+  /**
+   * What failed, when it concerns one path rather than the copy from one to the other
+   * (cp's words: "cannot stat 'a'", "cannot create regular file 'b/'"); replaces
+   * "cannot <verb> 'a' to 'b'" in the message.
+   */
+  headline?: string;
   /** Bytes that reached DEST before the failure. */
   bytesCopied?: ByteCount;
   fallbacks?: Fallback[];
@@ -49,13 +55,15 @@ export class CopyError extends Error {
   readonly bytes?: BytesByMethod;
   readonly verb: string;
   readonly reason?: string;
+  readonly headline?: string;
 
   constructor(d: CopyErrorDetails) {
     const reason = d.reason ?? (d.code ? errnoMessage(d.code) : 'failed');
     const suffix = d.code ? ` (${d.code})` : '';
     const from = quotePath(d.source);
     const to = quotePath(d.dest);
-    const message = d.kind === 'same-file' ? `${from} and ${to} are the same file` : `cannot ${d.verb} ${from} to ${to}: ${reason}${suffix}`;
+    const message =
+      d.kind === 'same-file' ? `${from} and ${to} are the same file` : `${d.headline ?? `cannot ${d.verb} ${from} to ${to}`}: ${reason}${suffix}`;
     super(message, { cause: d.cause });
     this.name = 'CopyError';
     this.kind = d.kind;
@@ -70,6 +78,7 @@ export class CopyError extends Error {
     this.bytes = d.bytes;
     this.verb = d.verb;
     this.reason = d.reason;
+    this.headline = d.headline;
   }
 
   /** Wrap a SysError from a system call into a CopyError naming the two paths. */
@@ -87,6 +96,7 @@ export function detailsOf(e: CopyError): CopyErrorDetails {
     dest: e.paths[1],
     code: e.code,
     reason: e.reason,
+    headline: e.headline,
     bytesCopied: e.bytesCopied,
     fallbacks: e.fallbacks,
     bytes: e.bytes,

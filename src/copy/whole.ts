@@ -75,21 +75,27 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
   let committed = false;
   let shared: bigint | null = 0n;
   let fd = target.fd;
+  // Written in place (--inplace, or a DEST a new inode would lose something of): cp's
+  // O_TRUNC, done here rather than at open so --reflink=always can still leave DEST as it
+  // was when the clone is refused. Emptied first, FICLONE can take DEST (XFS refuses a
+  // clone whose unaligned end lands inside DEST's old data).
+  const inPlace = !target.atomic && existing !== null;
   try {
     if (stream) {
-      if (job.options.inplace) sys.ftruncate(fd, 0);
+      if (inPlace) sys.ftruncate(fd, 0);
       await t.stream();
     } else {
+      if (inPlace && job.mode === 'auto' && existing.size > 0n) sys.ftruncate(fd, 0);
       const reflinked = job.mode !== 'never' && t.reflinkWhole(src.size);
       // FICLONE shares SOURCE's extents over DEST's first bytes but never shortens DEST: a
       // longer DEST written in place would keep its old tail.
-      if (reflinked && !target.atomic && existing && existing.size > src.size) sys.ftruncate(fd, src.size);
+      if (reflinked && inPlace && existing.size > src.size) sys.ftruncate(fd, src.size);
       if (!reflinked) {
-        // Emptied first (--inplace: DEST's old bytes must not show through SOURCE's holes),
-        // then sized up front: writes inside the file's size draw no speculative
-        // preallocation (XFS), and a trailing hole needs no extra step.
-        if (job.options.inplace) sys.ftruncate(fd, 0);
-        if (looksSparse(src) || job.options.inplace) {
+        // Emptied first (in place: DEST's old bytes must not show through SOURCE's holes
+        // or past its end), then sized up front: writes inside the file's size draw no
+        // speculative preallocation (XFS), and a trailing hole needs no extra step.
+        if (inPlace) sys.ftruncate(fd, 0);
+        if (looksSparse(src) || inPlace) {
           sys.ftruncate(fd, src.size);
           await t.copySparse({ srcOffset: 0n, dstOffset: 0n, length: src.size }, 0n);
         } else {

@@ -29,7 +29,13 @@ t.test('reflinked', async (t) => {
 
 t.test('measured sharing', async (t) => {
   t.match(describeResult(result({ bytes: { copyFileRange: MiB }, sharedBytes: 0 })), ', no extents shared, ');
-  t.match(describeResult(result({ bytes: { copyFileRange: MiB }, sharedBytes: MiB / 2 })), ', 512 KiB shared with SOURCE, ');
+  t.match(describeResult(result({ bytes: { copyFileRange: MiB }, sharedBytes: MiB / 2 })), ', 512 KiB shared with SOURCE (copy_file_range cloned the extents), ');
+  // After a refused reflink, sharing by copy_file_range says who shared: no contradiction.
+  const afterRefusal = describeResult(
+    result({ bytes: { copyFileRange: MiB }, sharedBytes: MiB, fallbacks: [{ from: 'reflink', to: 'copy_file_range', errno: 'EINVAL' }] }),
+  );
+  t.match(afterRefusal, 'copied in-kernel (copy_file_range) after reflink was refused (EINVAL), 1.0 MiB shared with SOURCE (copy_file_range cloned the extents)');
+  t.match(describeResult(result({ bytes: { reflinked: MiB / 2, copyFileRange: MiB / 2 }, sharedBytes: MiB })), ', 1.0 MiB shared with SOURCE, ', 'a reflink shared: no note');
   t.match(describeResult(result({ bytes: { copyFileRange: MiB }, sharedBytes: null })), ', sharing unknown (no FIEMAP), ');
   t.notMatch(describeResult(result({ bytes: { sendfile: MiB }, sharedBytes: 0 })), 'shared', 'sendfile never shares: not mentioned');
   t.notMatch(describeResult(result({ bytes: { readWrite: MiB }, sharedBytes: null })), 'sharing', 'nor read/write');

@@ -50,12 +50,12 @@ function files(t: Teardown, data: Buffer = randomBytes(SIZE), dstInit: Buffer = 
 }
 
 function transfer(f: Files, sys: Sys, extra: Partial<TransferContext> = {}): Transfer {
-  return new Transfer({ sys, srcFd: f.srcFd, dstFd: f.dstFd, source: f.src, dest: f.dst, mode: 'auto', total: f.data.length, ...extra });
+  return new Transfer({ sys, srcFd: f.srcFd, dstFd: f.dstFd, source: f.src, dest: f.dst, mode: 'auto', total: BigInt(f.data.length), ...extra });
 }
 
 /** Copy all of SOURCE to offset 0 of DEST. */
 function copyAll(tr: Transfer, f: Files): Promise<void> {
-  return tr.copySparse({ srcOffset: 0, dstOffset: 0, length: f.data.length }, fs.fstatSync(f.dstFd).size);
+  return tr.copySparse({ srcOffset: 0n, dstOffset: 0n, length: BigInt(f.data.length) }, fs.fstatSync(f.dstFd, { bigint: true }).size);
 }
 
 interface Asserts {
@@ -74,9 +74,29 @@ t.test('the real calls: copy_file_range copies everything', async (t) => {
   const tr = transfer(f, linuxSys);
   await copyAll(tr, f);
   same(t, f);
+  t.equal(tr.bytes.copyFileRange, SIZE, 'reported as a Number');
+  t.equal(tr.exact.copyFileRange, BigInt(SIZE), 'counted as a bigint');
+  t.equal(tr.bytesWritten, BigInt(SIZE));
+  t.equal(tr.done, BigInt(SIZE));
+  t.same(tr.fallbacks, []);
+});
+
+t.test('copyDense: one data segment, no SEEK_DATA/SEEK_HOLE walk', async (t) => {
+  const f = files(t);
+  let seeks = 0;
+  const sys: Sys = {
+    ...linuxSys,
+    lseek(...args) {
+      seeks++;
+      return linuxSys.lseek(...args);
+    },
+  };
+  const tr = transfer(f, sys);
+  await tr.copyDense(BigInt(SIZE));
+  same(t, f);
+  t.equal(seeks, 0, 'no lseek');
   t.equal(tr.bytes.copyFileRange, SIZE);
-  t.equal(tr.bytesWritten, SIZE);
-  t.equal(tr.done, SIZE);
+  t.equal(tr.done, BigInt(SIZE));
   t.same(tr.fallbacks, []);
 });
 
@@ -118,7 +138,7 @@ t.test('EIO from copy_file_range after the first chunk is an error carrying the 
   t.match(err?.message, /cannot copy '.*src' to '.*dst': Input\/output error \(EIO\)/);
   t.same(err?.fallbacks, [], 'not a fallback');
   t.equal(calls, 2, 'no retry after EIO');
-  t.equal(tr.bytesWritten, CHUNK);
+  t.equal(tr.bytesWritten, BigInt(CHUNK));
   t.ok(fs.readFileSync(f.dst).subarray(0, CHUNK).equals(f.data.subarray(0, CHUNK)), 'the first chunk did land');
 });
 
@@ -446,14 +466,62 @@ t.test('holes stay holes and count as done', async (t) => {
   fs.ftruncateSync(f.dstFd, size); // as copy() sizes its temporary file first
   const progress: number[] = [];
   const tr = transfer(f, linuxSys, { reporter: { progress: (d) => progress.push(d) } });
-  await tr.copySparse({ srcOffset: 0, dstOffset: 0, length: size }, 0);
+  await tr.copySparse({ srcOffset: 0n, dstOffset: 0n, length: BigInt(size) }, 0n);
   same(t, f);
   t.equal(tr.bytes.holes, size - 128 * KiB);
+  t.equal(tr.exact.holes, BigInt(size - 128 * KiB));
   t.equal(tr.bytes.copyFileRange, 128 * KiB);
-  t.equal(tr.done, size);
+  t.equal(tr.done, BigInt(size));
   t.equal(progress[progress.length - 1], size);
   t.ok(fs.statSync(f.dst).blocks * 512 < MiB, `DEST allocates ${fs.statSync(f.dst).blocks * 512} bytes, not 4 MiB`);
-  t.equal(linuxSys.lseek(f.dstFd, 0, SEEK_DATA), MiB, 'DEST starts with a hole');
+  t.equal(linuxSys.lseek(f.dstFd, 0, SEEK_DATA), BigInt(MiB), 'DEST starts with a hole');
+});
+
+t.test('offsets and counts past 2^53 stay exact (a Sys that answers for a file of 2^53+ bytes)', async (t) => {
+  const f = files(t, Buffer.alloc(0));
+  const big = 2n ** 53n;
+  // SOURCE [0, 2^53+1) is a hole, then 3 bytes of data at 2^53+1, then a hole to 2^53+10.
+  const dataStart = big + 1n;
+  const dataEnd = big + 4n;
+  const end = big + 10n;
+  const calls: [bigint, bigint, number][] = [];
+  const seen: unknown[] = [];
+  const sys: Sys = {
+    ...linuxSys,
+    lseek(fd, offset, whence) {
+      seen.push(offset);
+      const off = BigInt(offset);
+      if (whence === SEEK_DATA) return off <= dataStart ? dataStart : off < dataEnd ? off : null;
+      return off < dataEnd ? dataEnd : off;
+    },
+    copyFileRange(fdIn, offIn, fdOut, offOut, len) {
+      calls.push([BigInt(offIn), BigInt(offOut), len]);
+      seen.push(offIn, offOut);
+      return Math.min(len, 2);
+    },
+    punchHole() {
+      throw new Error('nothing to punch: DEST holds no data');
+    },
+  };
+  const progress: [number, number | null][] = [];
+  const tr = transfer(f, sys, { total: end + 7n, reporter: { progress: (d, total) => progress.push([d, total]) } });
+  await tr.copySparse({ srcOffset: 0n, dstOffset: 7n, length: end }, 0n);
+  t.ok(seen.every((v) => typeof v === 'bigint'), 'offsets reach Sys as bigints');
+  t.strictSame(
+    calls,
+    [
+      [dataStart, dataStart + 7n, 3],
+      [dataStart + 2n, dataStart + 9n, 1],
+    ],
+    'copy_file_range at the exact offsets, shifted exactly by dstOffset',
+  );
+  t.equal(tr.exact.copyFileRange, 3n);
+  t.equal(tr.exact.holes, end - 3n);
+  t.equal(tr.done, end, 'done counts every byte, exactly');
+  t.equal(tr.bytes.copyFileRange, 3, 'a small count is reported as a Number');
+  t.equal(tr.bytes.holes, end - 3n, 'a count past 2^53-1 is reported as a bigint, exactly');
+  t.equal(tr.bytesWritten, 3n);
+  t.same(progress[progress.length - 1], [Number(end), Number(end + 7n)], 'progress in Numbers');
 });
 
 t.test('holes over existing DEST data become zeros (punched, or written where punching is refused)', async (t) => {
@@ -477,7 +545,7 @@ t.test('holes over existing DEST data become zeros (punched, or written where pu
       },
     };
     const tr = transfer(f, sys);
-    await tr.copySparse({ srcOffset: 0, dstOffset: 0, length: size }, size);
+    await tr.copySparse({ srcOffset: 0n, dstOffset: 0n, length: BigInt(size) }, BigInt(size));
     same(t, f, canPunch ? 'holes punched' : 'zeros written');
     t.ok(punches >= 2, 'punching tried for both holes');
     t.equal(tr.bytes.holes, size - 64 * KiB);
@@ -496,14 +564,15 @@ t.test('a range lands at its DEST offset by every method, other DEST bytes untou
   for (const [name, ctx, overrides, counter] of cases) {
     const before = Buffer.alloc(200_000, 0xaa);
     const f = files(t, randomBytes(150_000), before);
-    const tr = transfer(f, { ...linuxSys, ...overrides }, { ...ctx, total: 100_000 });
-    await tr.copySparse({ srcOffset: 1000, dstOffset: 5000, length: 100_000 }, before.length);
+    const tr = transfer(f, { ...linuxSys, ...overrides }, { ...ctx, total: 100_000n });
+    await tr.copySparse({ srcOffset: 1000n, dstOffset: 5000n, length: 100_000n }, BigInt(before.length));
     const out = fs.readFileSync(f.dst);
     t.equal(out.length, before.length, `${name}: DEST size unchanged`);
     t.ok(out.subarray(5000, 105_000).equals(f.data.subarray(1000, 101_000)), `${name}: the range landed`);
     t.ok(out.subarray(0, 5000).equals(before.subarray(0, 5000)), `${name}: bytes before untouched`);
     t.ok(out.subarray(105_000).equals(before.subarray(105_000)), `${name}: bytes after untouched`);
     t.equal(tr.bytes[counter], 100_000, `${name}: counted`);
+    t.equal(tr.exact[counter], 100_000n, `${name}: counted exactly`);
   }
 });
 
@@ -535,14 +604,14 @@ t.test('reflinkWhole: a refusal falls back in auto and never, and is the error i
   };
   const f = files(t);
   const auto = transfer(f, refusing);
-  t.equal(auto.reflinkWhole(SIZE), false);
+  t.equal(auto.reflinkWhole(BigInt(SIZE)), false);
   t.same(auto.fallbacks, [{ from: 'reflink', to: 'copy_file_range', errno: 'EOPNOTSUPP' }]);
-  t.equal(auto.done, 0);
+  t.equal(auto.done, 0n);
 
   const always = transfer(f, refusing, { mode: 'always' });
   let err: unknown;
   try {
-    always.reflinkWhole(SIZE);
+    always.reflinkWhole(BigInt(SIZE));
   } catch (e) {
     err = e;
   }
@@ -556,7 +625,7 @@ t.test('reflinkWhole: a refusal falls back in auto and never, and is the error i
       throw sysError('EIO', 'ioctl(FICLONE)');
     },
   };
-  t.throws(() => transfer(f, eio).reflinkWhole(SIZE), { kind: 'system', code: 'EIO' }, 'EIO is not a refusal, even in auto');
+  t.throws(() => transfer(f, eio).reflinkWhole(BigInt(SIZE)), { kind: 'system', code: 'EIO' }, 'EIO is not a refusal, even in auto');
   t.equal(fs.statSync(f.dst).size, 0, 'DEST untouched');
 });
 
@@ -568,7 +637,7 @@ t.test('reflinkRange: the first refusal falls back, or fails in always', async (
       throw sysError('EXDEV', 'ioctl(FICLONERANGE)');
     },
   };
-  const r = { srcOffset: 0, dstOffset: 0, length: SIZE };
+  const r = { srcOffset: 0n, dstOffset: 0n, length: BigInt(SIZE) };
   const auto = transfer(f, refusing);
   t.equal(await auto.reflinkRange(r), false);
   t.same(auto.fallbacks, [{ from: 'reflink', to: 'copy_file_range', errno: 'EXDEV' }]);

@@ -517,6 +517,14 @@ for (const kind of REFLINK_FS) {
       t.equal(sha256(b), shaB, 'different sizes: DEST unchanged');
       t.equal(fs.statSync(b).size, M, 'different sizes: DEST keeps its size');
       observe({ what: 'different sizes', fs: kind, mode: '--dedupe' }, r, a, b);
+
+      // A range past DEST's end names bytes DEST does not have: an invalid request
+      // (EINVAL, exit 1, as the kernel's own answer), not "contents differ" (exit 3).
+      const past = tscp(['--dedupe', '--json', '-s', '0', '-d', '0', '-l', String(2 * M), a, b]);
+      t.equal(past.status, 1, `range past DEST's end: exit 1${why(past)}`);
+      t.match(past.stderr, /^tscp: cannot dedupe [^\n]*past the end of DEST[^\n]*\(EINVAL\)\n$/, "range past DEST's end: one line, EINVAL");
+      t.match(JSON.parse(past.stdout), { exitCode: 1, error: { kind: 'usage', code: 'EINVAL' } }, "range past DEST's end: --json says EINVAL");
+      t.equal(sha256(b), shaB, "range past DEST's end: DEST unchanged");
     }
 
     {
@@ -734,6 +742,27 @@ for (const kind of ALL_FS) {
 
 // =======================================================================================
 // What was observed, as a table (TAP comments)
+
+for (const kind of REFLINK_FS) {
+  t.test(`--inplace over a longer DEST on ${kind}: reflinked, as cp's O_TRUNC then FICLONE`, async (t) => {
+    const dir = workDir(t, kind, 'inplace-longer');
+    if (!dir) return;
+    // An unaligned SOURCE over a longer DEST: a clone onto DEST's old bytes is refused
+    // (the partial last block would land inside DEST's data); emptied first, it is not.
+    const src = path.join(dir, 'src');
+    const dst = path.join(dir, 'dst');
+    writeRandom(src, 2500);
+    writeRandom(dst, 9000);
+    const ino = fs.statSync(dst).ino;
+    const r = tscp(['--inplace', '-v', src, dst]);
+    succeeded(t, r, '--inplace -v');
+    sameBytes(t, src, dst, '--inplace over a longer DEST');
+    t.equal(fs.statSync(dst).ino, ino, 'DEST keeps its inode');
+    t.match(r.stdout, /, reflinked, /, `-v says reflinked: ${r.stdout.trim()}`);
+    t.notMatch(r.stdout, /refused/, 'and names no refusal next to the sharing it reports');
+    t.ok(sharedBytes(dst) > 0, 'FIEMAP: DEST shares extents with SOURCE');
+  });
+}
 
 t.test('observations', async (t) => {
   const rows = observations.map((o) => [

@@ -901,9 +901,17 @@ t.test('bad input', async (t) => {
 
   t.test('missing SOURCE', async (t) => {
     const missing = path.join(dir, 'missing');
-    failed(t, tscp([missing, path.join(dir, 'out')]), 'ENOENT', missing, path.join(dir, 'out'), 'to a new DEST');
-    failed(t, tscp([missing, existing]), 'ENOENT', missing, existing, 'over an existing DEST');
-    failed(t, tscp(['-l', '10', missing, existing]), 'ENOENT', missing, existing, 'range');
+    // cp's words: the path that failed, alone ("cannot stat 'missing'").
+    for (const [args, what] of [
+      [[missing, path.join(dir, 'out')], 'to a new DEST'],
+      [[missing, existing], 'over an existing DEST'],
+      [['-l', '10', missing, existing], 'range'],
+    ] as const) {
+      const r = tscp([...args]);
+      t.equal(r.status, 1, `${what}: exit 1`);
+      t.equal(r.stderr, `tscp: cannot stat '${missing}': No such file or directory (ENOENT)\n`, `${what}: names SOURCE alone`);
+      t.equal(r.stdout, '', `${what}: nothing on stdout`);
+    }
     unchanged(t, existing, existingBefore, 'existing DEST');
     t.same(listing(), baseline, 'nothing created');
   });
@@ -1080,7 +1088,7 @@ t.test('file names that are not UTF-8 (made by the shell with printf)', async (t
   const r4 = tscpShell('exec "$TSCP_NODE" "$TSCP_BIN" -- "$(printf "%s/m\\377issing" "$1")" "$1/out4"', [dir]);
   t.equal(r4.status, 1, 'missing SOURCE m\\xffissing: exit 1');
   // The stray byte is shown escaped, in coreutils' $'...' quoting, so the name is exact.
-  t.match(r4.stderr, new RegExp(`^tscp: cannot copy \\$'${escapeRe(dir)}/m\\\\xffissing' to '${escapeRe(dir)}/out4': .*\\(ENOENT\\)\\n$`), `the error names the path: ${JSON.stringify(r4.stderr)}`);
+  t.match(r4.stderr, new RegExp(`^tscp: cannot stat \\$'${escapeRe(dir)}/m\\\\xffissing': .*\\(ENOENT\\)\\n$`), `the error names the path: ${JSON.stringify(r4.stderr)}`);
   t.notOk(fs.existsSync(path.join(dir, 'out4')), 'nothing created');
 });
 

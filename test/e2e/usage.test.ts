@@ -150,12 +150,13 @@ t.test('missing SOURCE: exit 1 with the errno', async (t) => {
   const dir = scratchDir(t);
   const r = tscp(['x', 'y'], { cwd: dir });
   t.equal(r.status, 1, 'exit 1');
-  t.equal(r.stderr, "tscp: cannot copy 'x' to 'y': No such file or directory (ENOENT)\n", 'message');
+  // Named alone, as cp does: the failure is SOURCE's, not the copy's to DEST.
+  t.equal(r.stderr, "tscp: cannot stat 'x': No such file or directory (ENOENT)\n", 'message');
   t.equal(r.stdout, '', 'nothing on stdout');
   t.same(fs.readdirSync(dir), [], 'DEST not created');
   const r2 = tscp(['-s', '0', '-l', '1', 'x', 'y'], { cwd: dir });
   t.equal(r2.status, 1, 'range from a missing SOURCE: exit 1');
-  t.match(r2.stderr, /ENOENT/, 'range from a missing SOURCE: ENOENT');
+  t.equal(r2.stderr, "tscp: cannot stat 'x': No such file or directory (ENOENT)\n", 'range from a missing SOURCE: the same line');
   t.same(fs.readdirSync(dir), [], 'range: DEST not created');
 });
 
@@ -187,4 +188,22 @@ t.test("DEST's parent missing: exit 1 ENOENT", async (t) => {
     t.equal(r.stderr, "tscp: cannot copy 'src' to 'nodir/out': No such file or directory (ENOENT)\n", `${args.join(' ')}: message`);
     t.same(fs.readdirSync(dir), ['src'], `${args.join(' ')}: nothing created`);
   }
+});
+
+t.test("DEST with a trailing slash that is not a directory fails before any byte is copied", async (t) => {
+  const dir = scratchDir(t);
+  fs.writeFileSync(path.join(dir, 'file'), 'x');
+  // SOURCE /dev/zero never ends: only a check made before copying can answer at all.
+  for (const dest of ['nosuchdir/', 'file/']) {
+    const r = tscp(['/dev/zero', dest], { cwd: dir, timeout: 20_000 });
+    t.equal(r.signal, null, `${dest}: answered, not killed by the timeout`);
+    t.equal(r.status, 1, `${dest}: exit 1`);
+    t.equal(r.stderr, `tscp: cannot create regular file '${dest}': Not a directory (ENOTDIR)\n`, `${dest}: cp's words`);
+  }
+  t.same(fs.readdirSync(dir), ['file'], 'nothing created');
+  t.equal(fs.readFileSync(path.join(dir, 'file'), 'utf8'), 'x', 'the file is untouched');
+  fs.mkdirSync(path.join(dir, 'd'));
+  const ok = tscp(['file', 'd/'], { cwd: dir });
+  t.equal(ok.status, 0, 'a real directory with a slash: copied into it');
+  t.equal(fs.readFileSync(path.join(dir, 'd', 'file'), 'utf8'), 'x');
 });

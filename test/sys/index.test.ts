@@ -45,6 +45,11 @@ function open(t: Teardown, file: string, flags: string | number): number {
   return fd;
 }
 
+/** JSON for a failure message: bigints (which JSON.stringify refuses) as their digits. */
+function json(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
 function caught(fn: () => unknown): unknown {
   try {
     fn();
@@ -73,7 +78,7 @@ t.test('open, fstat, stat, close', async (t) => {
   fs.writeFileSync(file, 'hello');
   const fd = sys.open(file, fs.constants.O_RDONLY);
   const st = sys.fstat(fd);
-  t.equal(st.size, 5);
+  t.equal(st.size, 5n, 'size is an exact bigint');
   t.equal(st.isFile, true);
   t.equal(st.isDirectory, false);
   t.ok(st.blksize > 0);
@@ -104,22 +109,28 @@ t.test('lseek SEEK_DATA / SEEK_HOLE on a sparse file', async (t) => {
   fs.closeSync(w);
   const fd = open(t, file, 'r');
 
-  t.equal(sys.lseek(fd, 0, SEEK_DATA), MiB, 'first data');
-  t.equal(sys.lseek(fd, MiB, SEEK_HOLE), MiB + 64 * KiB, 'end of first data');
-  t.equal(sys.lseek(fd, MiB + 64 * KiB, SEEK_DATA), 3 * MiB, 'second data');
-  t.equal(sys.lseek(fd, 3 * MiB, SEEK_HOLE), 3 * MiB + 64 * KiB);
+  t.equal(sys.lseek(fd, 0, SEEK_DATA), BigInt(MiB), 'first data');
+  t.equal(sys.lseek(fd, MiB, SEEK_HOLE), BigInt(MiB + 64 * KiB), 'end of first data');
+  t.equal(sys.lseek(fd, MiB + 64 * KiB, SEEK_DATA), BigInt(3 * MiB), 'second data');
+  t.equal(sys.lseek(fd, 3 * MiB, SEEK_HOLE), BigInt(3 * MiB + 64 * KiB));
   t.equal(sys.lseek(fd, 3 * MiB + 64 * KiB, SEEK_DATA), null, 'no data after the last segment: null, not ENXIO');
-  t.equal(sys.lseek(fd, 3 * MiB + 64 * KiB, SEEK_HOLE), 3 * MiB + 64 * KiB);
+  t.equal(sys.lseek(fd, 3 * MiB + 64 * KiB, SEEK_HOLE), BigInt(3 * MiB + 64 * KiB));
   t.equal(sys.lseek(fd, size, SEEK_DATA), null, 'at EOF');
   t.equal(sys.lseek(fd, size + 10, SEEK_HOLE), null, 'past EOF: ENXIO too');
-  t.equal(sys.lseek(fd, 0, 0 /* SEEK_SET */), 0);
-  t.equal(sys.lseek(fd, 12345, SEEK_SET), 12345);
-  t.equal(sys.lseek(fd, 0, SEEK_CUR), 12345);
-  t.equal(sys.lseek(fd, 5 * 1024 * MiB, SEEK_SET), 5 * 1024 * MiB, 'offsets past 4 GiB');
+  t.equal(sys.lseek(fd, 0, 0 /* SEEK_SET */), 0n);
+  t.equal(sys.lseek(fd, 12345, SEEK_SET), 12345n);
+  t.equal(sys.lseek(fd, 0, SEEK_CUR), 12345n);
+  t.equal(sys.lseek(fd, 5 * 1024 * MiB, SEEK_SET), BigInt(5 * 1024 * MiB), 'offsets past 4 GiB');
+  // Offsets may be given as bigints too; the answer is the same exact bigint.
+  t.equal(sys.lseek(fd, 0n, SEEK_DATA), BigInt(MiB), 'a bigint offset: first data');
+  t.equal(sys.lseek(fd, BigInt(3 * MiB), SEEK_HOLE), BigInt(3 * MiB + 64 * KiB), 'a bigint offset: end of second data');
+  t.equal(sys.lseek(fd, BigInt(size), SEEK_DATA), null, 'a bigint offset at EOF');
+  t.equal(sys.lseek(fd, 5n * 1024n * BigInt(MiB) + 1n, SEEK_SET), 5n * 1024n * BigInt(MiB) + 1n, 'a bigint offset past 4 GiB');
 
   const einval = caught(() => sys.lseek(fd, -1, SEEK_SET));
   t.type(einval, SysError);
   t.match(einval, { code: 'EINVAL', syscall: 'lseek' });
+  t.match(caught(() => sys.lseek(fd, -1n, SEEK_SET)), { code: 'EINVAL', syscall: 'lseek' }, 'a negative bigint too');
   t.match(caught(() => sys.lseek(fd, 0, 99)), { code: 'EINVAL' });
   t.match(caught(() => sys.lseek(1_000_000, 0, SEEK_DATA)), { code: 'EBADF' }, 'other errnos are errors, even for SEEK_DATA');
 });
@@ -143,18 +154,23 @@ t.test('fiemap returns extents covering the written data', async (t) => {
     t.ok(extents.length >= 2, `sync=${sync}: at least one extent per data segment`);
     for (const [off, len] of data) {
       // Every written byte lies in some extent.
-      for (let pos = off; pos < off + len; ) {
+      for (let pos = BigInt(off); pos < BigInt(off + len); ) {
         const e = extents.find((x) => x.logical <= pos && pos < x.logical + x.length);
         if (!e) {
-          t.fail(`sync=${sync}: byte ${pos} not covered by any extent: ${JSON.stringify(extents)}`);
+          t.fail(`sync=${sync}: byte ${pos} not covered by any extent: ${json(extents)}`);
           break;
         }
         pos = e.logical + e.length;
       }
     }
+    for (const x of extents) {
+      t.type(x.logical, 'bigint', `sync=${sync}: logical is a bigint`);
+      t.type(x.physical, 'bigint', `sync=${sync}: physical is a bigint`);
+      t.type(x.length, 'bigint', `sync=${sync}: length is a bigint`);
+    }
     // Nothing mapped in the hole between the two segments.
     t.notOk(
-      extents.some((x) => x.logical < 2 * MiB && x.logical + x.length > MiB),
+      extents.some((x) => x.logical < 2n * BigInt(MiB) && x.logical + x.length > BigInt(MiB)),
       `sync=${sync}: no extent in the hole [1 MiB, 2 MiB)`,
     );
     t.ok(extents[extents.length - 1]!.flags & FIEMAP_EXTENT_LAST, `sync=${sync}: the last extent is flagged LAST`);
@@ -162,8 +178,13 @@ t.test('fiemap returns extents covering the written data', async (t) => {
   }
   const part = sys.fiemap(fd, 2 * MiB, 64 * KiB, true);
   t.ok(part.length >= 1, 'a sub-range');
-  t.ok(part.every((x) => x.logical < 2 * MiB + 64 * KiB && x.logical + x.length > 2 * MiB), 'only extents meeting the sub-range');
+  t.ok(
+    part.every((x) => x.logical < BigInt(2 * MiB + 64 * KiB) && x.logical + x.length > BigInt(2 * MiB)),
+    'only extents meeting the sub-range',
+  );
+  t.strictSame(sys.fiemap(fd, BigInt(2 * MiB), BigInt(64 * KiB), true), part, 'the same sub-range given as bigints');
   t.same(sys.fiemap(fd, MiB, 64 * KiB, true), [], 'a hole has no extent');
+  t.same(sys.fiemap(fd, BigInt(MiB), BigInt(64 * KiB), true), [], 'a hole has no extent (bigint range)');
   t.match(caught(() => sys.fiemap(1_000_000, 0, 10)), { code: 'EBADF', syscall: 'ioctl(FS_IOC_FIEMAP)' });
 });
 
@@ -181,8 +202,8 @@ t.test('copyFileRange copies bytes between two files at explicit offsets', async
     done += n;
   }
   t.same(fs.readFileSync(path.join(dir, 'b')), data, 'identical bytes');
-  t.equal(sys.lseek(a, 0, SEEK_CUR), 0, 'fd positions untouched (explicit offsets)');
-  t.equal(sys.lseek(b, 0, SEEK_CUR), 0);
+  t.equal(sys.lseek(a, 0, SEEK_CUR), 0n, 'fd positions untouched (explicit offsets)');
+  t.equal(sys.lseek(b, 0, SEEK_CUR), 0n);
 
   // A range to another offset.
   const n = sys.copyFileRange(a, 1000, b, 400 * KiB, 5000);
@@ -194,6 +215,9 @@ t.test('copyFileRange copies bytes between two files at explicit offsets', async
   t.equal(sys.copyFileRange(a, data.length, b, 0, 100), 0, '0 at SOURCE EOF');
   t.equal(sys.copyFileRange(a, data.length - 10, b, 0, 100), 10, 'short at EOF');
   t.equal(sys.copyFileRange(a, 5 * 1024 * MiB, b, 0, 100), 0, 'offsets past 4 GiB are passed as 64-bit');
+  t.equal(sys.copyFileRange(a, 5n * 1024n * BigInt(MiB), b, 0n, 100), 0, 'bigint offsets past 4 GiB too');
+  t.equal(sys.copyFileRange(a, BigInt(data.length - 10), b, 0n, 100), 10, 'bigint offsets: short at EOF');
+  t.same(fs.readFileSync(path.join(dir, 'b')).subarray(0, 10), data.subarray(data.length - 10), 'bigint offsets: the right bytes');
 
   const ebadf = caught(() => sys.copyFileRange(b, 0, a, 0, 10));
   t.type(ebadf, SysError, 'DEST opened read-only');
@@ -211,13 +235,16 @@ t.test('sendfile copies bytes at DEST position', async (t) => {
   let done = 0;
   while (done < data.length) done += sys.sendfile(b, a, done, data.length - done);
   t.same(fs.readFileSync(path.join(dir, 'b')), data);
-  t.equal(sys.lseek(a, 0, SEEK_CUR), 0, 'SOURCE position untouched (explicit offset)');
-  t.equal(sys.lseek(b, 0, SEEK_CUR), data.length, 'DEST position advanced');
+  t.equal(sys.lseek(a, 0, SEEK_CUR), 0n, 'SOURCE position untouched (explicit offset)');
+  t.equal(sys.lseek(b, 0, SEEK_CUR), BigInt(data.length), 'DEST position advanced');
 
   sys.lseek(b, 10, SEEK_SET);
   t.equal(sys.sendfile(b, a, 500, 100), 100);
   t.same(fs.readFileSync(path.join(dir, 'b')).subarray(10, 110), data.subarray(500, 600), 'written at DEST position');
   t.equal(sys.sendfile(b, a, data.length, 100), 0, '0 at EOF');
+  sys.lseek(b, 20n, SEEK_SET);
+  t.equal(sys.sendfile(b, a, 700n, 100), 100, 'a bigint SOURCE offset');
+  t.same(fs.readFileSync(path.join(dir, 'b')).subarray(20, 120), data.subarray(700, 800), 'written at DEST position (bigint offset)');
   t.match(caught(() => sys.sendfile(a, b, 0, 10)), { code: 'EBADF', syscall: 'sendfile' });
 });
 
@@ -231,6 +258,11 @@ t.test('pread, pwrite, ftruncate, punchHole, fchmod, fsync, rename, unlink, fsTy
   t.equal(sys.pread(fd, buf, 100, 1000), 100);
   t.same(buf, data.subarray(1000, 1100));
   t.equal(sys.pread(fd, buf, 100, data.length), 0, 'EOF');
+  t.equal(sys.pread(fd, buf, 100, 2000n), 100, 'a bigint position');
+  t.same(buf, data.subarray(2000, 2100));
+  t.equal(sys.pwrite(fd, data.subarray(0, 100), 100, 3000n), 100, 'pwrite at a bigint position');
+  data.copy(data, 3000, 0, 100);
+  t.same(fs.readFileSync(file), data, 'written at that position');
   sys.fsync(fd);
 
   const before = fs.statSync(file).blocks;
@@ -241,10 +273,14 @@ t.test('pread, pwrite, ftruncate, punchHole, fchmod, fsync, rename, unlink, fsTy
   t.same(after.subarray(0, 64 * KiB), data.subarray(0, 64 * KiB), 'bytes before untouched');
   t.same(after.subarray(192 * KiB), data.subarray(192 * KiB), 'bytes after untouched');
   t.ok(fs.statSync(file).blocks < before, 'blocks freed');
-  t.equal(sys.lseek(fd, 64 * KiB, SEEK_DATA), 192 * KiB, 'a hole now');
+  t.equal(sys.lseek(fd, 64 * KiB, SEEK_DATA), BigInt(192 * KiB), 'a hole now');
 
-  sys.ftruncate(fd, 10);
+  sys.ftruncate(fd, 5 * 1024 * MiB);
+  t.equal(fs.statSync(file).size, 5 * 1024 * MiB, 'ftruncate past 4 GiB');
+  t.equal(sys.fstat(fd).size, BigInt(5 * 1024 * MiB));
+  sys.ftruncate(fd, 10n);
   t.equal(fs.statSync(file).size, 10);
+  t.equal(sys.fstat(fd).size, 10n);
   sys.fchmod(fd, 0o640);
   t.equal(fs.statSync(file).mode & 0o777, 0o640);
   sys.rename(file, path.join(dir, 'g'));
