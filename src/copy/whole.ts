@@ -85,11 +85,14 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
       if (inPlace) sys.ftruncate(fd, 0);
       await t.stream();
     } else {
-      if (inPlace && job.mode === 'auto' && existing.size > 0n) sys.ftruncate(fd, 0);
+      const emptied = inPlace && job.mode === 'auto' && existing.size > 0n;
+      if (emptied) sys.ftruncate(fd, 0);
       const reflinked = job.mode !== 'never' && t.reflinkWhole(src.size);
       // FICLONE shares SOURCE's extents over DEST's first bytes but never shortens DEST: a
       // longer DEST written in place would keep its old tail.
-      if (reflinked && inPlace && existing.size > src.size) sys.ftruncate(fd, src.size);
+      // (Not after emptying: the clone already set the size, and cutting inside a shared
+      // partial last block would make XFS unshare it at writeback.)
+      if (reflinked && inPlace && !emptied && existing.size > src.size) sys.ftruncate(fd, src.size);
       if (!reflinked) {
         // Emptied first (in place: DEST's old bytes must not show through SOURCE's holes
         // or past its end), then sized up front: writes inside the file's size draw no

@@ -143,7 +143,7 @@ export function sharedBytes(file: string): number {
     if (/FIEMAP unsupported/.test(String((err as { stderr?: unknown }).stderr))) return 0;
     throw err;
   }
-  const bs = Number(/blocks of (\d+) bytes/.exec(out)?.[1] ?? /blocksize of (\d+)/.exec(out)?.[1]);
+  const bs = Number(/blocks? of (\d+) bytes/.exec(out)?.[1] ?? /blocksize of (\d+)/.exec(out)?.[1]);
   if (!bs) throw new Error(`cannot read the block size from filefrag:\n${out}`);
   let shared = 0;
   for (const line of out.split('\n')) {
