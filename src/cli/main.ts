@@ -106,6 +106,13 @@ export async function painter(color: boolean): Promise<Painter> {
  * cleanup (removing a temporary file) has run by then: it sits in `finally` blocks.
  */
 export async function main(proc: Proc): Promise<number> {
+  if (proc.argv === process.argv) {
+    // An exception thrown from a callback (a timer, a stream event) bypasses the try below.
+    process.once('uncaughtException', (err) => {
+      process.exitCode = internalError(proc, err);
+      process.exit();
+    });
+  }
   try {
     return await run(proc);
   } catch (err) {
