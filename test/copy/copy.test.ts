@@ -419,7 +419,7 @@ t.test('a sparse whole file keeps its holes', async (t) => {
   t.equal(r.bytes.copyFileRange, 2 * CHUNK);
   t.ok(fs.statSync(dst).blocks * 512 <= 4 * CHUNK, `allocated ${fs.statSync(dst).blocks * 512} bytes`);
   const fd = fs.openSync(dst, 'r');
-  t.equal(linuxSys.lseek(fd, 0, SEEK_DATA), 2 * MiB, 'the leading hole is a hole');
+  t.equal(linuxSys.lseek(fd, 0, SEEK_DATA), BigInt(2 * MiB), 'the leading hole is a hole');
   fs.closeSync(fd);
 
   // A trailing hole too.
@@ -443,7 +443,7 @@ t.test('empty SOURCE, missing SOURCE, directory SOURCE', async (t) => {
   const target = path.join(s.dir, 'never');
   const err = await rejection(copy(missing, target));
   t.match(err, { kind: 'system', code: 'ENOENT' });
-  t.match(err?.message, /^cannot copy '.*missing' to '.*never': No such file or directory \(ENOENT\)$/);
+  t.match(err?.message, /^cannot stat '.*missing': No such file or directory \(ENOENT\)$/, 'names SOURCE alone, as cp does');
   t.notOk(fs.existsSync(target));
 
   t.match(await rejection(copy(s.dir, target)), { kind: 'system', code: 'EISDIR' });
@@ -505,7 +505,7 @@ t.test('a range lands in place; DEST grows but never shrinks', async (t) => {
   t.equal(f.length, MiB + 4096, 'a new DEST is created');
   t.ok(f.subarray(MiB).equals(s.data.subarray(0, 4096)));
   const fd = fs.openSync(fresh, 'r');
-  t.equal(linuxSys.lseek(fd, 0, SEEK_DATA), MiB, 'the gap before d is a hole');
+  t.equal(linuxSys.lseek(fd, 0, SEEK_DATA), BigInt(MiB), 'the gap before d is a hole');
   fs.closeSync(fd);
 
   const tail = await copy(s.src, fresh, { srcOffset: SIZE - 10 });
