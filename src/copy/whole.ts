@@ -77,7 +77,7 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
   let fd = target.fd;
   try {
     if (stream) {
-      if (job.options.inplace) sys.ftruncate(fd, 0);
+      if (!target.atomic) sys.ftruncate(fd, 0);
       await t.stream();
     } else {
       const reflinked = job.mode !== 'never' && t.reflinkWhole(src.size);
@@ -85,11 +85,11 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
       // longer DEST written in place would keep its old tail.
       if (reflinked && !target.atomic && existing && existing.size > src.size) sys.ftruncate(fd, src.size);
       if (!reflinked) {
-        // Emptied first (--inplace: DEST's old bytes must not show through SOURCE's holes),
-        // then sized up front: writes inside the file's size draw no speculative
-        // preallocation (XFS), and a trailing hole needs no extra step.
-        if (job.options.inplace) sys.ftruncate(fd, 0);
-        if (looksSparse(src) || job.options.inplace) {
+        // Emptied first (in place: DEST's old bytes must not show through SOURCE's holes nor
+        // past its end), then sized up front: writes inside the file's size draw no
+        // speculative preallocation (XFS), and a trailing hole needs no extra step.
+        if (!target.atomic) sys.ftruncate(fd, 0);
+        if (looksSparse(src) || !target.atomic) {
           sys.ftruncate(fd, src.size);
           await t.copySparse({ srcOffset: 0, dstOffset: 0, length: src.size }, 0);
         } else {
