@@ -4,12 +4,37 @@
  * a new inode would lose what cp keeps).
  */
 import { constants as fsConstants } from 'node:fs';
-import { O_TMPFILE, isErrno, type FileStat } from '../sys/index.js';
+import { O_TMPFILE, SysError, isErrno, type FileStat, type Sys, type SysPath } from '../sys/index.js';
 import { CopyError } from './errors.js';
 import { closeQuietly, fail, fsyncDirectory, removeQuietly, type Job } from './job.js';
 import { baseName, decorateName, dirName, joinPath } from './paths.js';
 
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fsConstants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fsConstants;
+
+/**
+ * The inode flags (chattr) of an existing DEST that the file replacing it is given, because
+ * cp, writing into DEST, leaves them in place: they say how the file is stored or handled,
+ * and a file may be given them while it is still empty (btrfs takes NOCOW only then).
+ * Not among them: immutable and append-only (a temporary file with them could be neither
+ * written nor renamed; cp cannot write into such a DEST either), and the flags the kernel
+ * manages itself, takes from the directory, or gives only directories (encrypted, extents,
+ * inline data, verity, casefold, project inherit, dirsync...).
+ */
+export const KEPT_INODE_FLAGS =
+  0x00000001 | // s  FS_SECRM_FL
+  0x00000002 | // u  FS_UNRM_FL
+  0x00000004 | // c  FS_COMPR_FL (btrfs: compress)
+  0x00000008 | // S  FS_SYNC_FL
+  0x00000040 | // d  FS_NODUMP_FL
+  0x00000080 | // A  FS_NOATIME_FL
+  0x00000400 | // m  FS_NOCOMP_FL (btrfs: never compress)
+  0x00004000 | // j  FS_JOURNAL_DATA_FL (ext4)
+  0x00008000 | // t  FS_NOTAIL_FL
+  0x00800000 | // C  FS_NOCOW_FL (btrfs)
+  0x02000000; //  x  FS_DAX_FL
+
+/** Extended attribute the kernel drops when a file is written (cp's write drops it from DEST). */
+const FILE_CAPABILITY = 'security.capability';
 
 /** Prefix of the temporary file a whole-file copy writes before renaming it over DEST. */
 export const TEMP_PREFIX = '.tscp-';
@@ -35,11 +60,14 @@ export interface WholeFileTarget {
 
 /**
  * A temporary file beside DEST, or null where renaming one over DEST would change what cp
- * keeps: DEST's directory refuses new files though DEST itself may be writable, or DEST's
- * owner is one we cannot give the new file (not root). Then the copy goes in place, as cp's.
+ * keeps: DEST has other hard links (cp's write shows under every name), DEST's directory
+ * refuses new files though DEST itself may be writable, DEST's owner is one we cannot give
+ * the new file (not root), or DEST's inode flags or extended attributes (with its ACL)
+ * cannot all be read from it and given to the new file. Then the copy goes in place, as cp's.
  */
 export function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTarget | null {
   const { sys } = job;
+  if (existing && existing.nlink > 1) return null;
   // Replace the file a symlink at DEST points to, not the link, as cp writes through it.
   const finalPath = existing ? sys.realpath(job.target) : job.target;
   // The name says whose it is; the random part makes it unguessable.
@@ -55,16 +83,28 @@ export function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTa
     throw fail(job, err);
   }
   if (existing) {
+    let keeps = true;
     try {
       // An existing DEST keeps its owner, as with cp: settle it before any byte is copied.
-      sys.fchown(fd, existing.uid, existing.gid);
+      try {
+        sys.fchown(fd, existing.uid, existing.gid);
+      } catch (err) {
+        // Not root, but the new file may have DEST's owner and group already.
+        if (!isErrno(err, 'EPERM')) throw err;
+        const mine = sys.fstat(fd);
+        keeps = mine.uid === existing.uid && mine.gid === existing.gid;
+      }
+      // Then its flags and xattrs (owner before xattrs, cp's order: a chown may drop some).
+      keeps &&= carryAttributes(sys, finalPath, fd);
     } catch (err) {
-      const mine = sys.fstat(fd);
       closeQuietly(sys, fd);
       removeQuietly(sys, tempPath);
-      if (!isErrno(err, 'EPERM')) throw fail(job, err);
-      if (mine.uid !== existing.uid || mine.gid !== existing.gid) return null;
-      return tempFileTarget(job, null);
+      throw fail(job, err);
+    }
+    if (!keeps) {
+      closeQuietly(sys, fd);
+      removeQuietly(sys, tempPath);
+      return null;
     }
   }
   return {
@@ -95,6 +135,107 @@ export function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTa
       }
     },
   };
+}
+
+/**
+ * Give the new, still empty file `tempFd` what cp would leave of the file at `destPath`
+ * (which it replaces): DEST's inode flags among KEPT_INODE_FLAGS and its extended
+ * attributes, ACL included, and none that DEST lacks (a flag or default ACL the new file
+ * took from its directory). False when any of it cannot be read or given: the caller then
+ * writes into DEST itself, which keeps everything, as cp does. Throws only when DEST cannot
+ * be opened for a reason other than its permissions (then the copy fails).
+ *
+ * For the usual DEST, without flags or xattrs: an open, two FS_IOC_GETFLAGS and two
+ * flistxattr calls, nothing set.
+ */
+function carryAttributes(sys: Sys, destPath: SysPath, tempFd: number): boolean {
+  let destFd: number;
+  try {
+    // Read-only and non-blocking: the flags ioctl needs a descriptor, nothing more.
+    destFd = sys.open(destPath, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
+  } catch (err) {
+    // Removed meanwhile: nothing of it to keep, and the rename makes it anew.
+    if (isErrno(err, 'ENOENT')) return true;
+    // Unreadable (not root): what it carries is unknown, so it is written into instead.
+    if (isErrno(err, 'EACCES', 'EPERM')) return false;
+    throw err;
+  }
+  try {
+    return carryFlags(sys, destFd, tempFd) && carryXattrs(sys, destFd, tempFd);
+  } finally {
+    closeQuietly(sys, destFd);
+  }
+}
+
+/** The flags of `fd`, 0 where the filesystem has none (tmpfs before 6.0, FUSE, NFS...). */
+function inodeFlags(sys: Sys, fd: number): number | null {
+  try {
+    return sys.getInodeFlags(fd);
+  } catch (err) {
+    if (isErrno(err, 'ENOTTY', 'EOPNOTSUPP', 'EINVAL', 'ENOSYS')) return 0;
+    if (err instanceof SysError) return null;
+    throw err;
+  }
+}
+
+function carryFlags(sys: Sys, destFd: number, tempFd: number): boolean {
+  const dest = inodeFlags(sys, destFd);
+  const temp = inodeFlags(sys, tempFd);
+  if (dest === null || temp === null) return false;
+  const want = ((temp & ~KEPT_INODE_FLAGS) | (dest & KEPT_INODE_FLAGS)) >>> 0;
+  if (want === temp) return true;
+  try {
+    sys.setInodeFlags(tempFd, want);
+  } catch (err) {
+    if (err instanceof SysError) return false;
+    throw err;
+  }
+  // Some filesystems ignore a flag rather than refuse it: only what is there counts.
+  const got = inodeFlags(sys, tempFd);
+  return got !== null && (got & KEPT_INODE_FLAGS) === (want & KEPT_INODE_FLAGS);
+}
+
+/** The names of a file's xattrs; [] where the filesystem has none; null if unreadable. */
+function xattrNames(sys: Sys, fd: number): string[] | null {
+  try {
+    return sys.listXattrs(fd);
+  } catch (err) {
+    if (isErrno(err, 'EOPNOTSUPP')) return [];
+    if (err instanceof SysError) return null;
+    throw err;
+  }
+}
+
+function carryXattrs(sys: Sys, destFd: number, tempFd: number): boolean {
+  const destNames = xattrNames(sys, destFd);
+  const tempNames = xattrNames(sys, tempFd);
+  if (destNames === null || tempNames === null) return false;
+  if (destNames.length === 0 && tempNames.length === 0) return true;
+  try {
+    for (const name of tempNames) {
+      if (!destNames.includes(name)) sys.removeXattr(tempFd, name);
+    }
+    for (const name of destNames) {
+      // File capabilities belong to the bytes they were granted for: the kernel drops them
+      // when a file is written, so cp's DEST loses them too.
+      if (name === FILE_CAPABILITY) continue;
+      let value: Buffer;
+      try {
+        value = sys.getXattr(destFd, name);
+      } catch (err) {
+        // Removed since it was listed: DEST no longer has it.
+        if (isErrno(err, 'ENODATA')) continue;
+        throw err;
+      }
+      // A security label the new file was given already is often one it may not set again.
+      if (tempNames.includes(name) && sys.getXattr(tempFd, name).equals(value)) continue;
+      sys.setXattr(tempFd, name, value);
+    }
+  } catch (err) {
+    if (err instanceof SysError) return false;
+    throw err;
+  }
+  return true;
 }
 
 /**

@@ -152,8 +152,9 @@ export interface CopyResult {
   sharedBytes: ByteCount | null;
   /**
    * True when DEST was written in place (a range, --inplace, a device or FIFO at DEST, or
-   * a DEST whose directory or owner did not allow the temporary file); false when a
-   * complete copy was renamed over DEST.
+   * a DEST a rename cannot keep as cp keeps it: other hard links, flags or xattrs that
+   * cannot be carried to the temporary file, an owner it cannot be given, a directory that
+   * refuses it); false when a complete copy was renamed over DEST.
    */
   inPlace: boolean;
   durationMs: number;

@@ -117,6 +117,10 @@ export interface Sys {
   realpath<P extends SysPath>(path: P): P;
   /** statfs(2) f_type of the filesystem holding `path`. */
   fsType(path: SysPath): number;
+  /** ioctl FS_IOC_GETFLAGS: the inode flags chattr(1) sets (FS_*_FL). */
+  getInodeFlags(fd: number): number;
+  /** ioctl FS_IOC_SETFLAGS: replace the inode flags (the kernel ignores or refuses some). */
+  setInodeFlags(fd: number, flags: number): void;
 
   // Calls the tree copy makes (creating entries and carrying their metadata).
   /** opendir(3): a directory to read a bounded number of names at a time. */
@@ -145,6 +149,8 @@ export interface Sys {
   getXattr(file: FileRef, name: string): Buffer;
   /** fsetxattr(2) / lsetxattr(2). */
   setXattr(file: FileRef, name: string, value: Buffer): void;
+  /** fremovexattr(2) / lremovexattr(2). */
+  removeXattr(file: FileRef, name: string): void;
 }
 
 /**
@@ -169,6 +175,10 @@ const FICLONE = 0x40049409; // _IOW(0x94, 9, int)
 const FICLONERANGE = 0x4020940d; // _IOW(0x94, 13, struct file_clone_range)
 const FIDEDUPERANGE = 0xc0189436; // _IOWR(0x94, 54, struct file_dedupe_range)
 const FS_IOC_FIEMAP = 0xc020660b; // _IOWR('f', 11, struct fiemap)
+// _IOR/_IOW('f', 1/2, long): the size field is the ABI's long, though the kernel moves an int.
+const LONG_BYTES = process.arch === 'ia32' || process.arch === 'arm' ? 4 : 8;
+const FS_IOC_GETFLAGS = (0x80006601 | (LONG_BYTES << 16)) >>> 0;
+const FS_IOC_SETFLAGS = (0x40006602 | (LONG_BYTES << 16)) >>> 0;
 const FIEMAP_FLAG_SYNC = 0x1;
 const FALLOC_FL_KEEP_SIZE = 0x1;
 const FALLOC_FL_PUNCH_HOLE = 0x2;
@@ -436,6 +446,19 @@ export const linuxSys: Sys = {
     nodeCall('realpath', path, () => (typeof path === 'string' ? fs.realpathSync(path) : fs.realpathSync(path, { encoding: 'buffer' })) as P),
   fsType: (path) => nodeCall('statfs', path, () => fs.statfsSync(path).type),
 
+  getInodeFlags(fd) {
+    // The kernel writes an int; a long's worth of zeroed room costs nothing.
+    const arg = Buffer.alloc(8);
+    check(libc().ioctlPtr(fd, FS_IOC_GETFLAGS, arg), 'ioctl(FS_IOC_GETFLAGS)');
+    return arg.readUInt32LE(0);
+  },
+
+  setInodeFlags(fd, flags) {
+    const arg = Buffer.alloc(8);
+    arg.writeUInt32LE(flags >>> 0, 0);
+    check(libc().ioctlPtr(fd, FS_IOC_SETFLAGS, arg), 'ioctl(FS_IOC_SETFLAGS)');
+  },
+
   opendir(path) {
     const dir = nodeCall('opendir', path, () => fs.opendirSync(path, { encoding: 'buffer' as BufferEncoding, bufferSize: 256 }));
     return {
@@ -505,5 +528,11 @@ export const linuxSys: Sys = {
     const key = cPath(Buffer.from(name, 'latin1'));
     const ret = typeof file === 'number' ? c.fsetxattr(file, key, value, value.length, 0) : c.lsetxattr(cPath(file), key, value, value.length, 0);
     if (ret < 0) throw new SysError(c.errno(), typeof file === 'number' ? 'fsetxattr' : 'lsetxattr', typeof file === 'number' ? undefined : String(file));
+  },
+  removeXattr(file, name) {
+    const c = libc();
+    const key = cPath(Buffer.from(name, 'latin1'));
+    const ret = typeof file === 'number' ? c.fremovexattr(file, key) : c.lremovexattr(cPath(file), key);
+    if (ret < 0) throw new SysError(c.errno(), typeof file === 'number' ? 'fremovexattr' : 'lremovexattr', typeof file === 'number' ? undefined : String(file));
   },
 };

@@ -1,9 +1,9 @@
 /**
  * koffi bindings to the few libc entry points tscp needs and Node does not offer:
  * syscall(2) (for copy_file_range), ioctl(2) (FICLONE, FICLONERANGE, FIDEDUPERANGE,
- * FS_IOC_FIEMAP), lseek(2) with SEEK_DATA/SEEK_HOLE, sendfile(2) and fallocate(2), and for
- * trees linkat(2) (to name an O_TMPFILE file), mknodat(2), utimensat(2) (nanosecond
- * times) and the *xattr(2) family.
+ * FS_IOC_FIEMAP, FS_IOC_GETFLAGS, FS_IOC_SETFLAGS), lseek(2) with SEEK_DATA/SEEK_HOLE,
+ * sendfile(2) and fallocate(2), and for trees linkat(2) (to name an O_TMPFILE file),
+ * mknodat(2), utimensat(2) (nanosecond times) and the *xattr(2) family.
  *
  * Every function returns the raw result and, on failure, the errno read with
  * koffi.errno() immediately after the call (any other libc call in between, including
@@ -68,6 +68,9 @@ export interface Libc {
   /** fsetxattr(2) / lsetxattr(2). */
   fsetxattr(fd: number, name: Buffer, value: Buffer, size: number, flags: number): number;
   lsetxattr(path: Buffer, name: Buffer, value: Buffer, size: number, flags: number): number;
+  /** fremovexattr(2) / lremovexattr(2). */
+  fremovexattr(fd: number, name: Buffer): number;
+  lremovexattr(path: Buffer, name: Buffer): number;
   errno(): number;
 }
 
@@ -101,6 +104,8 @@ export function libc(): Libc {
   const lgetxattr = lib.func('long lgetxattr(const void *path, const void *name, void *value, size_t size)');
   const fsetxattr = lib.func('int fsetxattr(int fd, const void *name, const void *value, size_t size, int flags)');
   const lsetxattr = lib.func('int lsetxattr(const void *path, const void *name, const void *value, size_t size, int flags)');
+  const fremovexattr = lib.func('int fremovexattr(int fd, const void *name)');
+  const lremovexattr = lib.func('int lremovexattr(const void *path, const void *name)');
   loaded = {
     copyFileRange: (fdIn, offIn, fdOut, offOut, len) =>
       Number(
@@ -126,6 +131,8 @@ export function libc(): Libc {
     lgetxattr: (path, name, value, size) => Number(lgetxattr(path, name, value, size)),
     fsetxattr: (fd, name, value, size, flags) => fsetxattr(fd, name, value, size, flags) as number,
     lsetxattr: (path, name, value, size, flags) => lsetxattr(path, name, value, size, flags) as number,
+    fremovexattr: (fd, name) => fremovexattr(fd, name) as number,
+    lremovexattr: (path, name) => lremovexattr(path, name) as number,
     errno: () => koffi.errno(),
   };
   return loaded;

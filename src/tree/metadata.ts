@@ -81,12 +81,26 @@ export function applyMetadata(
 
   if ((preserve.xattr || preserve.mode) && !isLink) {
     let names: string[] = [];
+    let listed = false;
     try {
       names = sys.listXattrs(source);
+      listed = true;
     } catch (err) {
       if (!(err instanceof SysError)) throw err;
       // A source filesystem without xattrs has none to copy.
-      if (!isErrno(err, 'EOPNOTSUPP', 'ENOTSUP')) problems.push(new PreserveError('extended attributes', err));
+      if (isErrno(err, 'EOPNOTSUPP', 'ENOTSUP')) listed = true;
+      else problems.push(new PreserveError('extended attributes', err));
+    }
+    // A file that replaced an existing one carries that file's ACL (as cp's DEST keeps it):
+    // a preserved mode means SOURCE's ACL instead, or none when SOURCE has none, as cp -p.
+    if (preserve.mode && !created && st.kind === 'file' && listed && !names.includes(ACL_ACCESS)) {
+      attempt('mode', () => {
+        try {
+          sys.removeXattr(dest, ACL_ACCESS);
+        } catch (err) {
+          if (!isErrno(err, 'ENODATA', 'EOPNOTSUPP')) throw err;
+        }
+      });
     }
     for (const name of names) {
       const isAcl = name === ACL_ACCESS || name === ACL_DEFAULT;

@@ -316,3 +316,27 @@ t.test(`ficlone, ficloneRange and dedupeRange on the host filesystem (${hostFs})
   t.same(fs.readFileSync(path.join(dir, 'b')), data, 'nothing changed');
   t.match(caught(() => sys.ficlone(c, 1_000_000)), { code: 'EBADF' });
 });
+
+t.test('getInodeFlags, setInodeFlags (as lsattr/chattr see them) and removeXattr', async (t) => {
+  const dir = scratch(t);
+  const file = path.join(dir, 'f');
+  fs.writeFileSync(file, '');
+  const fd = open(t, file, 'r');
+  const FS_NODUMP_FL = 0x40;
+  const before = sys.getInodeFlags(fd);
+  t.equal(before & FS_NODUMP_FL, 0, 'a new file has no d');
+  sys.setInodeFlags(fd, before | FS_NODUMP_FL);
+  t.equal(sys.getInodeFlags(fd), before | FS_NODUMP_FL, 'the flag reads back');
+  t.match(execFileSync('lsattr', ['-d', file], { encoding: 'utf8' }), /^\S*d\S* /, 'lsattr shows d');
+  execFileSync('chattr', ['-d', '+A', file]);
+  t.equal(sys.getInodeFlags(fd) & (FS_NODUMP_FL | 0x80), 0x80, 'chattr -d +A reads as FS_NOATIME_FL alone');
+  t.match(caught(() => sys.getInodeFlags(1_000_000)), { code: 'EBADF', syscall: 'ioctl(FS_IOC_GETFLAGS)' });
+
+  sys.setXattr(fd, 'user.a', Buffer.from('1'));
+  sys.setXattr(file, 'user.b', Buffer.from('2'));
+  sys.removeXattr(fd, 'user.a');
+  sys.removeXattr(file, 'user.b');
+  t.same(sys.listXattrs(fd), [], 'both removed (by descriptor and by path)');
+  t.match(caught(() => sys.removeXattr(fd, 'user.a')), { code: 'ENODATA', syscall: 'fremovexattr' });
+  t.match(caught(() => sys.removeXattr(file, 'user.a')), { code: 'ENODATA', syscall: 'lremovexattr' });
+});
