@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { ByteCount, CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
 import { byteCount } from '../copy/bytes.js';
+import type { CopyThread } from './copy-thread.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
 import { UsageError, buildProgram, normalizeArgs, planFrom, type ParsedOptions, type Plan } from './options.js';
 
@@ -142,6 +143,18 @@ async function run(proc: Proc): Promise<number> {
     proc.stdout.write(`${version()}\n`);
     return EXIT_OK;
   }
+  // A single-file copy runs in a worker thread (copy-thread.ts). It is started now, before
+  // the options are even parsed, so that its start-up and its loading of the engine and
+  // koffi overlap the work below; a command that turns out not to need it closes it.
+  const thread = args.length > 0 && !args.includes('--help') && !args.includes('-h') ? new (await import('./copy-thread.js')).CopyThread() : undefined;
+  try {
+    return await parseAndRun(proc, args, thread);
+  } finally {
+    if (thread && !thread.started) void thread.close();
+  }
+}
+
+async function parseAndRun(proc: Proc, args: string[], thread: CopyThread | undefined): Promise<number> {
   const commander = await import('commander');
   const jsonWanted = args.slice(0, args.includes('--') ? args.indexOf('--') : undefined).includes('--json');
   const program = buildProgram(commander, version(), {
@@ -182,6 +195,9 @@ async function run(proc: Proc): Promise<number> {
   }
   const opts = program.opts<ParsedOptions>();
   if (plan.kind === 'tree') {
+    // Its worker must be gone before the tree's load koffi: koffi aborts the process when
+    // two threads load it at the same moment (see tree/worker.ts).
+    await thread?.close();
     const { runTree } = await import('./run-tree.js');
     return runTree(proc, plan, opts);
   }
@@ -189,8 +205,10 @@ async function run(proc: Proc): Promise<number> {
   const source: FilePath = plan.source;
   const dest: FilePath = plan.dest;
 
-  // Loaded only now: --help and --version never load the engine or native code.
-  const { copy, CopyError } = await import('../copy/index.js');
+  // Loaded only now: --help and --version never load the engine. The main thread never
+  // loads native code for a single copy: the engine runs in the worker.
+  const { CopyThread } = await import('./copy-thread.js');
+  const worker = thread ?? new CopyThread();
   const { paint, showProgress } = await outputChoices(proc, opts);
   let progress: (Reporter & { stop(): void }) | undefined;
   if (showProgress) {
@@ -201,17 +219,24 @@ async function run(proc: Proc): Promise<number> {
   const signals = catchSignals(proc);
   const { controller, onSignal } = signals;
   try {
-    const result = await copy(source, dest, { ...options, reporter: progress, signal: controller.signal });
+    // The umask is read here, once: reading it means setting it and back (umask(2)), which
+    // is the main thread's business, as for trees.
+    const outcome = await worker.run(source, dest, { ...options, umask: process.umask() }, progress, controller.signal);
     progress?.stop();
-    if (opts.json) writeJson(proc, successReport(result));
-    else if (opts.verbose) {
-      const { describeResult } = await import('./report.js');
-      proc.stdout.write(`${describeResult(result)}\n`);
+    if ('result' in outcome) {
+      const result = outcome.result;
+      if (opts.json) writeJson(proc, successReport(result));
+      else if (opts.verbose) {
+        const { describeResult } = await import('./report.js');
+        proc.stdout.write(`${describeResult(result)}\n`);
+      }
+      return EXIT_OK;
     }
-    return EXIT_OK;
-  } catch (err) {
-    progress?.stop();
-    if (!(err instanceof CopyError)) throw err;
+    const stuck = 'stuck' in outcome;
+    const err = 'stuck' in outcome ? outcome.stuck : outcome.error;
+    // The worker is blocked in a system call and will not clean up: remove its temporary
+    // file before saying DEST was left as it was.
+    if (stuck) await worker.removeTemp();
     if (err.kind === 'exists') {
       // -n: an existing DEST is left alone, quietly, as cp -n does.
       if (opts.json) writeJson(proc, failureReport(err, options, EXIT_OK));
@@ -238,8 +263,13 @@ async function run(proc: Proc): Promise<number> {
       const after = Number(err.bytesCopied) > 0 ? ` after ${err.bytesCopied} bytes` : '';
       proc.stderr.write(`${paint.error('tscp:')} ${err.message}${after}\n`);
     }
-    if (signals.caught === 'SIGHUP' && (proc.stdout.isTTY || proc.stderr.isTTY)) hangUp(proc, onSignal);
+    // Node cannot exit while the worker is blocked (it waits for the thread): die by the
+    // signal itself, so the shell still sees 128+N.
+    if (stuck || (signals.caught === 'SIGHUP' && (proc.stdout.isTTY || proc.stderr.isTTY))) hangUp(proc, onSignal, signals.caught ?? 'SIGINT');
     return exitCode;
+  } catch (err) {
+    progress?.stop();
+    throw err;
   } finally {
     signals.release();
   }

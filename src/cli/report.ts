@@ -1,5 +1,6 @@
 /** The human one-line summary of a copy that -v prints. */
-import { quotePath, type BytesByMethod, type CopyResult, type Fallback, type Method } from '../copy/index.js';
+import { quotePath } from '../copy/paths.js';
+import type { BytesByMethod, CopyResult, Fallback, Method } from '../copy/types.js';
 import { formatBytes, formatDuration } from './size.js';
 
 const METHOD_NAMES: Record<Method, string> = {

@@ -8,7 +8,7 @@ import { constants as fsConstants } from 'node:fs';
 import { SysError, isErrno, linuxSys, type FileStat, type Sys } from '../sys/index.js';
 import { dedupeFile } from './dedupe.js';
 import { CopyError } from './errors.js';
-import { closeQuietly, fail, type Job } from './job.js';
+import { closeQuietly, fail, invalid, type Job } from './job.js';
 import { baseName, joinPath, quotePath, type FilePath } from './paths.js';
 import { copyRange } from './range-copy.js';
 import { noClobberError } from './target.js';
@@ -30,6 +30,11 @@ export async function copy(source: FilePath, dest: FilePath, options: CopyOption
   const mode = options.mode ?? 'auto';
   const job: Job = { sys, source, target: options.noTargetDirectory || options.destAbsent ? dest : resolveTarget(sys, source, dest), mode, options, started: performance.now() };
   const isRange = options.srcOffset !== undefined || options.dstOffset !== undefined || options.length !== undefined;
+  options.onTarget?.(job.target);
+  // A range or a dedupe needs a regular SOURCE, and opening a FIFO waits for a writer that
+  // may never come: refuse it before opening. (The check after opening stays for a SOURCE
+  // replaced in between.)
+  if (isRange || mode === 'dedupe') refuseStream(job);
 
   let srcFd: number;
   try {
@@ -72,6 +77,19 @@ function sourceFailure(job: Job, err: unknown): CopyError {
 
 function endsWithSlash(p: FilePath): boolean {
   return typeof p === 'string' ? p.endsWith('/') : p.length > 0 && p[p.length - 1] === 0x2f;
+}
+
+/** SOURCE is a FIFO, socket or device (stat follows symlinks): EINVAL, as after opening it. */
+function refuseStream(job: Job): void {
+  let st: FileStat;
+  try {
+    st = job.sys.stat(job.source);
+  } catch {
+    return; // Missing or unreadable: open() says why, as for any copy.
+  }
+  if (st.isFile || st.isDirectory) return;
+  if (job.mode === 'dedupe') throw invalid(job, 'dedupe needs two regular files', 'dedupe');
+  throw invalid(job, 'a byte range needs SOURCE to be a regular file', job.mode === 'always' ? 'reflink' : 'copy');
 }
 
 /** DEST, or DEST/basename(SOURCE) when DEST names a directory, as cp does. */

@@ -1,4 +1,6 @@
-import { SysError, errnoMessage } from '../sys/index.js';
+// sys/errors.js, not sys/index.js: the CLI's main thread rebuilds CopyErrors sent by its copy
+// worker, and must not load the native bindings to do so.
+import { SysError, errnoMessage } from '../sys/errors.js';
 import { pathText, quotePath, type FilePath } from './paths.js';
 import type { ByteCount, BytesByMethod, Fallback } from './types.js';
 

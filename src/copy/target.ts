@@ -82,6 +82,7 @@ export function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTa
     if (existing && isErrno(err, 'EACCES', 'EPERM')) return null;
     throw fail(job, err);
   }
+  job.options.onTempFile?.(tempPath);
   if (existing) {
     let keeps = true;
     try {
@@ -266,6 +267,7 @@ export function unnamedTarget(job: Job): WholeFileTarget | null {
         if (job.options.noClobber) throw noClobberError(job);
         // DEST appeared while we copied: replace it as a rename would, via a named link.
         const temp = joinPath(dir, decorateName(`${TEMP_PREFIX}${randomHex(6)}-`, baseName(job.target), 200));
+        job.options.onTempFile?.(temp);
         sys.linkFd(fd, temp);
         try {
           sys.rename(temp, job.target);

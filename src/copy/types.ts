@@ -4,6 +4,7 @@
  */
 import type { Offset, Sys } from '../sys/index.js';
 import type { ByteCount } from './bytes.js';
+import type { FilePath } from './paths.js';
 
 export type { ByteCount } from './bytes.js';
 export type { Offset } from '../sys/index.js';
@@ -104,6 +105,17 @@ export interface CopyOptions {
   destDevice?: number;
   /** Measure shared extents with FIEMAP after the copy (default true); false gives sharedBytes null. */
   measureSharing?: boolean;
+  /**
+   * Told the file the copy will write (DEST, or DEST/basename(SOURCE)) once DEST is
+   * resolved, before SOURCE is opened: opening a FIFO can block for as long as no one writes.
+   */
+  onTarget?: (target: FilePath) => void;
+  /**
+   * Told the name of a temporary file as soon as it exists, before any byte is copied into
+   * it. The CLI runs the copy in a worker thread: if the worker is stuck in a system call
+   * (a FIFO, a hung filesystem) when a signal comes, the main thread removes the file itself.
+   */
+  onTempFile?: (path: FilePath) => void;
   /** The system-call layer; tests replace it to inject faults. */
   sys?: Sys;
 }

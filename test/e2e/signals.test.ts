@@ -19,16 +19,27 @@
  *   --inplace    exit 143, N bytes written, DEST keeps its inode and hard link, DEST[0, N)
  *                equals SOURCE[0, N)
  *
+ * A copy blocked in a system call (SOURCE a FIFO with no writer, or whose writer sends
+ * nothing; a hung network filesystem would be the same) must stop as promptly. The test
+ * waits until a thread of tscp is observably blocked on the FIFO (its /proc wchan), checks
+ * that it is not the main thread (which must stay free to handle signals), then signals:
+ *
+ *   blocked      the shell's status 128+N within half a second, no `.tscp-*` file left, a
+ *                new DEST never created, an existing DEST byte-for-byte as it was; --json
+ *                still prints its document, with exitCode 128+N
+ *   range        a range copy from a FIFO fails at once with EINVAL (exit 1), writer or not
+ *
  * tscp children run without tap's coverage/processinfo hooks (NODE_OPTIONS removed), so
  * the measured time from kill() to exit is tscp's own, not the time spent writing
  * coverage data at exit.
  */
 import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { BIN, mountFs, sha256, writeRandom, TEMP_PREFIX, allocated, tempAllocated, temps } from '../helpers/fs.js';
+import { BIN, mountFs, scratchDir, sha256, writeRandom, allocated, tempAllocated, temps } from '../helpers/fs.js';
 
 const M = 1024 * 1024;
 const G = 1024 * M;
@@ -129,6 +140,151 @@ const SIGNALS: [NodeJS.Signals, number][] = [
   ['SIGHUP', 129],
 ];
 
+/** A log of what was observed, printed at the end. */
+const log: string[] = [];
+
+// ---------------------------------------------------------------------------------------
+// A copy blocked in a system call: SOURCE a FIFO
+
+/** The exit status a shell reports: the code, or 128 + the number of the signal that killed it. */
+function shellStatus(r: Done): number | null {
+  if (r.signal) return 128 + os.constants.signals[r.signal];
+  return r.status;
+}
+
+/** Threads of `pid` whose kernel wait channel matches `wchan` (wait_for_partner: opening a FIFO). */
+function blockedThreads(pid: number, wchan: RegExp): number[] {
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  return tids.map(Number).filter((tid) => {
+    try {
+      return wchan.test(fs.readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8'));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A writer that opens `fifo` and sends nothing until killed (at teardown). */
+function silentWriter(t: Test, fifo: string): void {
+  const writer = spawn('sh', ['-c', 'exec sleep 600 > "$1"', 'sh', fifo], { stdio: 'ignore' });
+  t.teardown(() => void writer.kill('SIGKILL'));
+}
+
+/** `run` done, or null after `ms` (tscp did not exit). */
+async function doneWithin(run: Running, ms: number): Promise<Done | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([run.done, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)))]);
+  clearTimeout(timer);
+  return r;
+}
+
+const OPENING = /wait_for_partner|fifo_open/;
+const READING = /pipe_read|pipe_wait/;
+
+t.test('SOURCE a FIFO: signals end tscp while a system call blocks', async (t) => {
+  const base = scratchDir(t);
+  const cases = [
+    { what: 'no writer, new DEST', writer: false, existing: false, json: false },
+    { what: 'a writer that sends nothing, new DEST', writer: true, existing: false, json: false },
+    { what: 'a writer that sends nothing, existing DEST', writer: true, existing: true, json: false },
+    { what: 'no writer, existing DEST', writer: false, existing: true, json: false },
+    { what: 'a writer that sends nothing, --json', writer: true, existing: true, json: true },
+  ];
+  for (const c of cases) {
+    for (const [sig, code] of SIGNALS) {
+      await t.test(`${c.what}: ${sig}`, async (t) => {
+        const dir = fs.mkdtempSync(path.join(base, 'case-'));
+        const fifo = path.join(dir, 'p');
+        fs.mkdirSync(path.join(dir, 'out'));
+        const outDir = path.join(dir, 'out');
+        const dest = path.join(outDir, 'dest');
+        execFileSync('mkfifo', [fifo]);
+        if (c.existing) {
+          writeRandom(dest, 64 * 1024 + 5);
+          fs.chmodSync(dest, 0o640);
+        }
+        const before = c.existing ? snapshot(dest) : null;
+        if (c.writer) silentWriter(t, fifo);
+        const run = start(t, [...(c.json ? ['--json'] : []), fifo, dest]);
+        const pid = run.child.pid!;
+        const wchan = c.writer ? READING : OPENING;
+        // Blocked for good: a thread waits on the FIFO (and with a writer, DEST's temporary file exists).
+        const blocked = await waitFor(() => run.exited() || (blockedThreads(pid, wchan).length > 0 && (!c.writer || temps(outDir).length > 0)), 30_000);
+        t.ok(blocked && !run.exited(), `tscp is blocked on the FIFO (${c.writer ? 'read' : 'open'})`);
+        if (run.exited()) return;
+        const threads = blockedThreads(pid, wchan);
+        t.notOk(threads.includes(pid), `the blocked thread is not the main thread (blocked: ${threads.join(', ')}; main ${pid})`);
+        const killedAt = performance.now();
+        run.child.kill(sig);
+        const r = await doneWithin(run, 10_000);
+        t.ok(r, 'tscp exited');
+        if (!r) return;
+        const ms = r.endedAt - killedAt;
+        log.push(`FIFO, ${c.what}, ${sig}: status ${r.status} signal ${r.signal} after ${ms.toFixed(0)} ms; ${r.stderr.trim()}`);
+        t.equal(shellStatus(r), code, `the shell sees ${code} (128 + ${sig}): status ${r.status}, signal ${r.signal}`);
+        t.ok(ms < STOP_WITHIN_MS, `ended within ${STOP_WITHIN_MS} ms of the signal (took ${ms.toFixed(0)} ms)`);
+        t.match(
+          r.stderr,
+          new RegExp(`^tscp: interrupted by ${sig} after 0 bytes of '${escapeRe(fifo)}' -> '${escapeRe(dest)}'; DEST left as it was\n$`),
+          `one line on stderr: ${r.stderr.trim()}`,
+        );
+        t.same(temps(outDir), [], 'no temporary file left');
+        if (before) {
+          t.same(fs.readdirSync(outDir), ['dest'], 'nothing but DEST in its directory');
+          t.same(snapshot(dest), before, 'DEST has its old content, inode, mode and times');
+        } else {
+          t.same(fs.readdirSync(outDir), [], 'DEST was not created');
+        }
+        if (c.json) {
+          let doc: { ok?: boolean; exitCode?: number; source?: string; dest?: string; error?: { kind?: string; bytesCopied?: number } } | undefined;
+          try {
+            doc = JSON.parse(r.stdout);
+          } catch (err) {
+            t.fail(`stdout is one JSON document (${(err as Error).message}): ${r.stdout}`);
+          }
+          t.match(doc, { ok: false, exitCode: code, source: fifo, dest, error: { kind: 'interrupted', bytesCopied: 0 } }, `--json reports exitCode ${code}`);
+        } else {
+          t.equal(r.stdout, '', 'nothing on stdout');
+        }
+      });
+    }
+  }
+});
+
+t.test('a range copy from a FIFO fails at once with EINVAL', async (t) => {
+  const dir = scratchDir(t);
+  const fifo = path.join(dir, 'p');
+  execFileSync('mkfifo', [fifo]);
+  const dest = path.join(dir, 'out');
+  for (const [what, args] of [
+    ['-s 0 -l 10', ['-s', '0', '-l', '10']],
+    ['-d 5', ['-d', '5']],
+    ['-l 1', ['-l', '1']],
+  ] as const) {
+    for (const writer of [false, true]) {
+      const label = `${what}${writer ? ', a writer that sends nothing' : ', no writer'}`;
+      await t.test(label, async (t) => {
+        if (writer) silentWriter(t, fifo);
+        const run = start(t, [...args, fifo, dest]);
+        const startedAt = performance.now();
+        const r = await doneWithin(run, 10_000);
+        t.ok(r, 'tscp did not wait for the FIFO');
+        if (!r) return;
+        log.push(`FIFO range ${label}: status ${r.status} after ${(r.endedAt - startedAt).toFixed(0)} ms; ${r.stderr.trim()}`);
+        t.equal(r.status, 1, 'exit 1');
+        t.equal(r.stderr, `tscp: cannot copy '${fifo}' to '${dest}': a byte range needs SOURCE to be a regular file (EINVAL)\n`, 'one line naming both paths, with EINVAL');
+        t.notOk(fs.existsSync(dest), 'DEST was not created');
+        t.same(temps(dir), [], 'no temporary file');
+      });
+    }
+  }
+});
+
 // ---------------------------------------------------------------------------------------
 // Setup: 3 GiB SOURCE on tmpfs, DEST directory on XFS
 
@@ -153,8 +309,6 @@ if (mem && xfs) {
     srcSha = h.digest('hex');
   }
   const srcBefore = snapshot(src, srcSha);
-  /** A log of what was observed, printed at the end. */
-  const log: string[] = [];
 
   const caseDir = (label: string): string => fs.mkdtempSync(path.join(xfs, `${label}-`));
 
