@@ -61,7 +61,7 @@ function differences(r: CopyResult): string | null {
   const bytes = Number(r.differingBytes ?? 0);
   const size = bytes < 1024 ? `${bytes} ${bytes === 1 ? 'byte' : 'bytes'}` : formatBytes(bytes);
   const where = r.range ? ' (SOURCE offsets)' : '';
-  return `${size} differ in ${count} ${count === 1 ? 'range' : 'ranges'}${where}: ${shown.join(' ')}${more > 0 ? ` and ${more} more` : ''}`;
+  return `${size} ${bytes === 1 ? 'differs' : 'differ'} in ${count} ${count === 1 ? 'range' : 'ranges'}${where}: ${shown.join(' ')}${more > 0 ? ` and ${more} more` : ''}`;
 }
 
 export function describeResult(r: CopyResult): string {
