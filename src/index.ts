@@ -17,6 +17,7 @@ export type {
   CopyMode,
   CopyOptions,
   CopyResult,
+  DifferingRange,
   Fallback,
   Method,
   Reporter,

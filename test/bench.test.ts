@@ -23,6 +23,7 @@ const SCENARIOS = [
   'tree-ext4',
   'tree-xfs-reflink',
   'tree-empty',
+  'dedupe-xfs',
 ];
 
 interface ToolResult {

@@ -44,7 +44,12 @@ export function scenarioTable(results) {
       ]);
       // tscp's check always; a peer's where the scenario is about allocation, or when its tree copy is wrong.
       if (t.check && (t.tscp || s.target.allocationWithinBytes || (s.tree && t.check.ok === false))) {
-        const alloc = s.target.allocationWithinBytes && t.tscp ? ` [allocation target within 1 MiB: ${yesNo(t.check.ok)}]` : '';
+        const alloc =
+          s.target.allocationWithinBytes && t.tscp
+            ? ` [allocation target within 1 MiB: ${yesNo(t.check.ok)}]`
+            : s.target.sharedAtLeast && t.tscp
+              ? ` [shared target >= ${(s.target.sharedAtLeast * 100).toFixed(1)}%: ${yesNo(t.check.ok)}]`
+              : '';
         rows.push(`    ${t.name} output: ${t.check.detail}${alloc}`);
       }
     });

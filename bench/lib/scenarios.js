@@ -8,10 +8,11 @@
  * cache is dropped too), so every run starts from the same state.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runTimed } from './measure.js';
-import { compareTrees, planEmptyTree, planTree, removePath, sampleIndices, treeSummary, writeTree } from './tree.js';
+import { compareTrees, planEmptyTree, planTree, removePath, sampleIndices, seededRandom, treeSummary, writeTree } from './tree.js';
 import {
   BIN,
   GiB,
@@ -50,6 +51,8 @@ export const SIZES = {
     ext4Inodes: 600_000,
     tree: { files: 50_000, bytes: GiB },
     emptyTree: { dirs: 100, perDir: 1000 },
+    // Two images and nothing else on their own XFS.
+    dedupeImage: 3 * GiB,
     label: { big: '1 GiB', sparse: '8 GiB sparse (64 MiB data)', range: '1 GB' },
   },
   quick: {
@@ -65,6 +68,7 @@ export const SIZES = {
     ext4Inodes: 16_384,
     tree: { files: 300, bytes: 8 * MiB },
     emptyTree: { dirs: 10, perDir: 300 },
+    dedupeImage: 512 * MiB,
     label: { big: '8 MiB', sparse: '256 MiB sparse (1 MiB data)', range: '8 MB' },
   },
 };
@@ -73,6 +77,24 @@ export const SIZES = {
 const TREE_SEED = 0x75c9;
 /** Peak RSS target of `tscp -a` on the tree-ext4 tree (worker threads each have a V8 heap). */
 export const TREE_RSS_TARGET_MIB = 120;
+
+/** The dedupe scenario: 4 KiB blocks, 1% of them differing, placed by this seed; 98.9% must end up shared. */
+const DEDUPE_BLOCK = 4096;
+const DEDUPE_DIFFERING_FRACTION = 0.01;
+const DEDUPE_SEED = 0xd3d0;
+const DEDUPE_SHARED_TARGET = 0.989;
+
+function sha256File(file) {
+  const h = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  const buf = Buffer.alloc(8 * MiB);
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
 
 /** Unaligned (and differently misaligned) offsets for the range scenario. */
 const RANGE_SRC_OFFSET = 12_345;
@@ -432,6 +454,73 @@ export function buildScenarios(ws, size, tools, opts) {
       ],
     });
   }
+  // 13. --dedupe of two VM-like images that differ in 1% of their 4 KiB blocks, spread at
+  // random: every equal block should end up shared (about 99%), tscp exits 3 and lists the
+  // differing ranges. No peer does this for a pair of files without hashing every block
+  // first (duperemove); xfs_io's dedupe is all or nothing (it shares none of this pair). The
+  // time is set against reading both files once (cat), the least any byte-exact comparison
+  // must do. DEST is made anew before every run (an independent copy, then the 1% rewritten).
+  {
+    const dir = ws.loopFs('xfs', size.dedupeImage, { name: 'xfs-dedupe' });
+    const src = path.join(dir, 'image.a');
+    const dst = path.join(dir, 'image.b');
+    const blocks = Math.floor(size.big / DEDUPE_BLOCK);
+    const random = seededRandom(DEDUPE_SEED);
+    const changed = new Set();
+    while (changed.size < Math.round(blocks * DEDUPE_DIFFERING_FRACTION)) changed.add(Math.floor(random() * blocks));
+    const expectedShared = size.big - changed.size * DEDUPE_BLOCK;
+    let dstSha = null;
+    const makeDest = () => {
+      removePath(dst);
+      sh('cp', ['--reflink=never', src, dst]);
+      const fd = fs.openSync(dst, 'r+');
+      try {
+        const block = Buffer.alloc(DEDUPE_BLOCK);
+        for (const i of changed) {
+          fs.readSync(fd, block, 0, DEDUPE_BLOCK, i * DEDUPE_BLOCK);
+          for (let k = 0; k < DEDUPE_BLOCK; k++) block[k] ^= 0xa5; // every byte of the block differs
+          fs.writeSync(fd, block, 0, DEDUPE_BLOCK, i * DEDUPE_BLOCK);
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+    scenarios.push({
+      id: 'dedupe-xfs',
+      title: `--dedupe, two ${L.big} images differing in 1% of their blocks (XFS)`,
+      files: () => {
+        writeRandomFile(src, size.big);
+        makeDest();
+        dstSha = sha256File(dst);
+      },
+      dests: [dst],
+      beforeRun: makeDest,
+      tools: [
+        { ...tscpTool('--dedupe', src, dst), expectStatus: 3 },
+        { key: 'cat', name: 'cat SOURCE DEST > /dev/null (reading both once)', argv: ['sh', '-c', 'cat "$0" "$1" > /dev/null', src, dst] },
+      ],
+      target: { peer: 'cat', max: 6.0 },
+      sharedTarget: DEDUPE_SHARED_TARGET,
+      check: () => {
+        sh('sync', ['-f', dst]);
+        const shared = sharedBytes(dst);
+        const unchanged = sha256File(dst) === dstSha;
+        const fraction = shared === null ? 0 : shared / size.big;
+        const ok = unchanged && fraction >= DEDUPE_SHARED_TARGET;
+        return {
+          ok,
+          sharedBytes: shared,
+          sharedFraction: round(fraction, 5),
+          detail: `${unchanged ? 'DEST bytes unchanged' : 'DEST BYTES CHANGED'}; ${formatBytes(shared ?? 0)} shared (FIEMAP) = ${(fraction * 100).toFixed(2)}% of ${formatBytes(size.big)} (all equal blocks: ${((expectedShared / size.big) * 100).toFixed(2)}%; target >= ${DEDUPE_SHARED_TARGET * 100}%)`,
+        };
+      },
+      runs: opts.quick ? opts.runs : Math.max(1, Math.round((opts.runs * 3) / 7)),
+      notes: [
+        `${changed.size} of ${blocks} blocks of 4 KiB (1%, seed ${DEDUPE_SEED}) rewritten in DEST, at random; DEST made anew (cp --reflink=never, then the blocks) before every run, untimed`,
+        'no peer shares the equal blocks of a pair without hashing every block first (duperemove); xfs_io dedupe shares nothing when any byte differs',
+      ],
+    });
+  }
   return scenarios;
 }
 
@@ -445,6 +534,8 @@ export async function runScenario(sc, opts, log) {
     for (const d of new Set(sc.dests.map((f) => path.dirname(f)))) {
       for (const name of fs.readdirSync(d)) if (name.startsWith('.tscp-')) fs.rmSync(path.join(d, name), { force: true });
     }
+    // A scenario whose DEST must exist (--dedupe) makes it anew, untimed.
+    sc.beforeRun?.();
     if (opts.dropCaches) dropCaches();
     else syncAll();
   };
@@ -455,7 +546,7 @@ export async function runScenario(sc, opts, log) {
       await turn();
       prepare();
       const r = runTimed(perTool[i].argv, { stderr: tool.stderr ?? 'pipe' });
-      if (r.status !== 0) {
+      if (r.status !== (tool.expectStatus ?? 0)) {
         error = `${tool.name} failed (${r.error ?? (r.signal ? `signal ${r.signal}` : `exit ${r.status}`)}): ${r.stderr.trim().slice(0, 500)}`;
         break outer;
       }
@@ -514,7 +605,7 @@ export async function runScenario(sc, opts, log) {
   sc.result = {
     id: sc.id,
     title: sc.title,
-    target: { peer: targetPeer?.name ?? sc.target.peer, maxRatio: sc.target.max, ...(sc.allocationTarget ? { allocationWithinBytes: sc.allocationTarget } : {}) },
+    target: { peer: targetPeer?.name ?? sc.target.peer, maxRatio: sc.target.max, ...(sc.allocationTarget ? { allocationWithinBytes: sc.allocationTarget } : {}), ...(sc.sharedTarget ? { sharedAtLeast: sc.sharedTarget } : {}) },
     runs: sc.runs,
     warmup: opts.warmup,
     tools: perTool.map(({ argv, ...rest }) => ({ ...rest, argv: argv.map(String) })),

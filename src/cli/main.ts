@@ -252,6 +252,11 @@ async function parseAndRun(proc: Proc, args: string[], thread: CopyThread | unde
     const exitCode = exitCodeFor(err, signals.caught);
     // The error line goes to stderr in every output mode; --json adds the report on stdout.
     if (opts.json) writeJson(proc, failureReport(err, options, exitCode));
+    else if (opts.verbose && err.result) {
+      // --dedupe shared what was equal before finding differences: -v says what and where.
+      const { describeResult } = await import('./report.js');
+      proc.stdout.write(`${describeResult(err.result)}, exit ${exitCode}\n`);
+    }
     if (err.kind === 'interrupted') {
       // Only a whole-file copy through a temporary file can promise DEST is as it was.
       const inPlace = options.inplace || isRangeRequest(options);
@@ -339,6 +344,13 @@ export interface JsonReport {
   sharedBytes: ByteCount | null;
   inPlace: boolean | null;
   durationMs: number | null;
+  /**
+   * --dedupe: the byte ranges that differ ({offset, length}, SOURCE offsets, merged), the
+   * first 10,000; how many there are in all; how many bytes differ. null in other modes.
+   */
+  differingRanges: CopyResult['differingRanges'] | null;
+  differingRangeCount: number | null;
+  differingBytes: ByteCount | null;
   error: null | { kind: string; code: string | null; message: string; bytesCopied: ByteCount };
 }
 
@@ -371,8 +383,13 @@ function successReport(r: CopyResult): JsonReport {
     sharedBytes: r.sharedBytes,
     inPlace: r.inPlace,
     durationMs: Math.round(r.durationMs * 1000) / 1000,
+    ...differing(r),
     error: null,
   };
+}
+
+function differing(r: CopyResult): Pick<JsonReport, 'differingRanges' | 'differingRangeCount' | 'differingBytes'> {
+  return { differingRanges: r.differingRanges ?? null, differingRangeCount: r.differingRangeCount ?? null, differingBytes: r.differingBytes ?? null };
 }
 
 function isRangeRequest(options: CopyOptions): boolean {
@@ -385,6 +402,8 @@ function asCount(v: number | bigint): ByteCount {
 
 function failureReport(err: CopyError, options: CopyOptions & { mode: CopyMode }, exitCode: number): JsonReport {
   const isRange = isRangeRequest(options);
+  // --dedupe that found differences did its work: the report says what it shared.
+  if (err.result) return { ...successReport(err.result), ok: false, exitCode, error: errorOf(err) };
   return {
     schema: 1,
     ok: false,
@@ -399,8 +418,15 @@ function failureReport(err: CopyError, options: CopyOptions & { mode: CopyMode }
     sharedBytes: null,
     inPlace: null,
     durationMs: null,
-    error: { kind: err.kind, code: err.code ?? null, message: err.message, bytesCopied: err.bytesCopied },
+    differingRanges: null,
+    differingRangeCount: null,
+    differingBytes: null,
+    error: errorOf(err),
   };
+}
+
+function errorOf(err: CopyError): JsonReport['error'] {
+  return { kind: err.kind, code: err.code ?? null, message: err.message, bytesCopied: err.bytesCopied };
 }
 
 export function usageReport(message: string): JsonReport {
@@ -418,6 +444,9 @@ export function usageReport(message: string): JsonReport {
     sharedBytes: null,
     inPlace: null,
     durationMs: null,
+    differingRanges: null,
+    differingRangeCount: null,
+    differingBytes: null,
     error: { kind: 'usage', code: null, message, bytesCopied: 0 },
   };
 }

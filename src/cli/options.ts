@@ -94,7 +94,8 @@ xattrs and ACL, and its hard links. It is replaced atomically (a temporary file 
 that, then renamed over it), or written in place as cp does where a rename cannot keep it
 all (DEST has other hard links, a flag or xattr cannot be carried over, or its owner cannot
 be given); --inplace always writes into it.
-Exit status: 0 ok, 1 a copy failed, 2 usage error, 3 --dedupe found contents differ, 128+N signal N.
+Exit status: 0 ok, 1 a copy failed, 2 usage error, 3 --dedupe found bytes that differ (it still
+shares every equal block; -v and --json list the differing byte ranges), 128+N signal N.
 
 Examples:
   tscp big.img /mnt/backup/              reflink if possible, else the fastest copy
@@ -116,7 +117,7 @@ export function buildProgram(commander: Commander, version: string, output: { ou
     )
     .addOption(new Option('--reflink-value <WHEN>').choices(['auto', 'always', 'never']).hideHelp())
     .option('--copy', 'the same as --reflink=never')
-    .option('--dedupe', "share extents with DEST only where its bytes already equal SOURCE's (for trees: file by file, by relative path)")
+    .option('--dedupe', "share extents with DEST wherever its bytes already equal SOURCE's, block by block; exit 3 if any byte differs (for trees: file by file, by relative path)")
     .option('--inplace', 'write into DEST itself (keeps its inode and hard links) instead of a temporary file renamed over it; a failed copy then leaves DEST partly written')
     .option('--fsync', 'flush DEST to disk before reporting success')
     .optionsGroup('Trees and several files (as in GNU cp):')

@@ -30,8 +30,10 @@ function methods(r: CopyResult): string {
     [b.readWrite, 'copied by read/write'],
   ];
   const used = parts.filter(([n]) => n > 0);
+  if (r.mode === 'dedupe' && b.deduplicated === 0 && Number(r.totalBytes) > 0) return 'nothing deduplicated';
   if (used.length === 0) return Number(r.totalBytes) === 0 ? 'empty' : 'all holes';
-  if (used.length === 1) return used[0]![1];
+  // One method for all of it needs no figure; a dedupe that left bytes unshared does.
+  if (used.length === 1 && used[0]![0] + b.holes >= Number(r.totalBytes)) return used[0]![1];
   return used.map(([n, what]) => `${formatBytes(n)} ${what}`).join(' + ');
 }
 
@@ -45,6 +47,22 @@ function approximate(b: BytesByMethod): { [K in keyof BytesByMethod]: number } {
     deduplicated: Number(b.deduplicated),
     holes: Number(b.holes),
   };
+}
+
+/** Differing ranges listed in a -v line; the rest are counted. */
+export const DIFFERING_RANGES_SHOWN = 100;
+
+/** "3 ranges (4.0 KiB) differ: [8388608, +1) [12288000, +100) [16777215, +1)", the first 100 listed. */
+function differences(r: CopyResult): string | null {
+  const count = r.differingRangeCount ?? 0;
+  if (count === 0) return null;
+  const ranges = r.differingRanges ?? [];
+  const shown = ranges.slice(0, DIFFERING_RANGES_SHOWN).map((d) => `[${d.offset}, +${d.length})`);
+  const more = count - shown.length;
+  const bytes = Number(r.differingBytes ?? 0);
+  const size = bytes < 1024 ? `${bytes} ${bytes === 1 ? 'byte' : 'bytes'}` : formatBytes(bytes);
+  const where = r.range ? ' (SOURCE offsets)' : '';
+  return `${size} ${bytes === 1 ? 'differs' : 'differ'} in ${count} ${count === 1 ? 'range' : 'ranges'}${where}: ${shown.join(' ')}${more > 0 ? ` and ${more} more` : ''}`;
 }
 
 export function describeResult(r: CopyResult): string {
@@ -64,6 +82,8 @@ export function describeResult(r: CopyResult): string {
     const byKernelCopy = b.reflinked === 0 && b.deduplicated === 0;
     parts.push(shared > 0 ? `${formatBytes(shared)} shared with SOURCE${byKernelCopy ? ' (copy_file_range cloned the extents)' : ''}` : 'no extents shared');
   }
+  const differ = differences(r);
+  if (differ) parts.push(differ);
   parts.push(formatDuration(r.durationMs));
   const moved = b.copyFileRange + b.sendfile + b.readWrite;
   if (moved > 0 && r.durationMs >= 50) parts.push(`${formatBytes((moved / r.durationMs) * 1000)}/s`);

@@ -16,7 +16,7 @@ import type { CopyOptions, CopyResult } from './types.js';
 import { copyWhole } from './whole.js';
 
 export { TEMP_PREFIX } from './target.js';
-export { DEDUPE_CHUNK_BYTES } from './dedupe.js';
+export { DEDUPE_CHUNK_BYTES, DEDUPE_COMPARE_BYTES, DEDUPE_PIECE_BYTES, DIFFERING_RANGES_KEPT } from './dedupe.js';
 
 const { O_RDONLY, O_NOCTTY } = fsConstants;
 

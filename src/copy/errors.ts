@@ -2,7 +2,7 @@
 // worker, and must not load the native bindings to do so.
 import { SysError, errnoMessage } from '../sys/errors.js';
 import { pathText, quotePath, type FilePath } from './paths.js';
-import type { ByteCount, BytesByMethod, Fallback } from './types.js';
+import type { ByteCount, BytesByMethod, CopyResult, Fallback } from './types.js';
 
 /**
  * Why a copy failed:
@@ -37,6 +37,11 @@ export interface CopyErrorDetails {
   fallbacks?: Fallback[];
   /** Bytes by method up to the failure. */
   bytes?: BytesByMethod;
+  /**
+   * Kind `differs`: what the dedupe did before saying so, with the differing ranges
+   * (bytes deduplicated, sharedBytes measured with FIEMAP, differingRanges).
+   */
+  result?: CopyResult;
   cause?: unknown;
 }
 
@@ -55,6 +60,7 @@ export class CopyError extends Error {
   readonly bytesCopied: ByteCount;
   readonly fallbacks: Fallback[];
   readonly bytes?: BytesByMethod;
+  readonly result?: CopyResult;
   readonly verb: string;
   readonly reason?: string;
   readonly headline?: string;
@@ -78,6 +84,7 @@ export class CopyError extends Error {
     this.bytesCopied = d.bytesCopied ?? 0;
     this.fallbacks = d.fallbacks ?? [];
     this.bytes = d.bytes;
+    this.result = d.result;
     this.verb = d.verb;
     this.reason = d.reason;
     this.headline = d.headline;
@@ -102,6 +109,7 @@ export function detailsOf(e: CopyError): CopyErrorDetails {
     bytesCopied: e.bytesCopied,
     fallbacks: e.fallbacks,
     bytes: e.bytes,
+    result: e.result,
     cause: e.cause,
   };
 }

@@ -103,6 +103,13 @@ export interface CopyOptions {
   refusalMemory?: Map<string, Map<Method, string>>;
   /** DEST's device, when the caller knows it (saves a stat per file for refusalMemory). */
   destDevice?: number;
+  /**
+   * --dedupe: bytes per FIDEDUPERANGE call tried first (default DEDUPE_PIECE_BYTES), and
+   * the size at or below which a piece that differs is compared in user space instead of
+   * halved (default DEDUPE_COMPARE_BYTES); for tuning. Rounded down to whole blocks.
+   */
+  dedupePieceBytes?: number;
+  dedupeCompareBytes?: number;
   /** Measure shared extents with FIEMAP after the copy (default true); false gives sharedBytes null. */
   measureSharing?: boolean;
   /**
@@ -144,6 +151,16 @@ export interface BytesByMethod {
   holes: ByteCount;
 }
 
+/**
+ * Bytes --dedupe found different: [offset, offset+length) in SOURCE's offsets, adjacent
+ * ranges merged. For a whole file the offsets are DEST's too (bytes past the shorter
+ * file's end differ); for a range, DEST's offset is offset - srcOffset + dstOffset.
+ */
+export interface DifferingRange {
+  offset: ByteCount;
+  length: ByteCount;
+}
+
 export interface CopyResult {
   /** SOURCE as given. */
   source: string;
@@ -170,6 +187,15 @@ export interface CopyResult {
    */
   inPlace: boolean;
   durationMs: number;
+  /**
+   * --dedupe only (absent otherwise): the byte ranges whose contents differ, in order, the
+   * first DIFFERING_RANGES_KEPT (10,000) of them; empty when every byte was equal.
+   */
+  differingRanges?: DifferingRange[];
+  /** --dedupe only: how many differing ranges there are in all (may exceed the list). */
+  differingRangeCount?: number;
+  /** --dedupe only: how many bytes differ in all. */
+  differingBytes?: ByteCount;
 }
 
 /** Progress events. Every method is optional; the engine never writes to the console. */

@@ -97,6 +97,36 @@ t.test('ranges, dedupe and throughput', async (t) => {
   t.notMatch(describeResult(result({ bytes: { reflinked: MiB }, durationMs: 2000 })), '/s', 'no rate for shared extents');
 });
 
+t.test('dedupe that found differences: what was shared, then the differing ranges (the first 100)', async (t) => {
+  const few = describeResult(
+    result({
+      mode: 'dedupe',
+      totalBytes: 100 * MiB,
+      bytes: { deduplicated: 100 * MiB - 4096 },
+      sharedBytes: 100 * MiB - 4096,
+      differingRanges: [{ offset: 52428800, length: 1 }],
+      differingRangeCount: 1,
+      differingBytes: 1,
+    }),
+  );
+  t.equal(few, "'a.img' -> 'b.img': 100 MiB, 100.0 MiB deduplicated, 100.0 MiB shared with SOURCE, 1 byte differs in 1 range: [52428800, +1), 3 ms");
+  const ranges = Array.from({ length: 150 }, (_, i) => ({ offset: i * 8192, length: 2 }));
+  const many = describeResult(
+    result({ mode: 'dedupe', bytes: { deduplicated: MiB / 2 }, sharedBytes: MiB / 2, differingRanges: ranges, differingRangeCount: 250, differingBytes: 500 }),
+  );
+  t.equal(many.match(/\[\d+, \+2\)/g)?.length, 100, 'the first 100 ranges listed');
+  t.match(many, '500 bytes differ in 250 ranges: [0, +2) [8192, +2) ', 'in order');
+  t.match(many, '[811008, +2) and 150 more, 3 ms', 'the rest counted, the list capped or not');
+  const none = describeResult(
+    result({ mode: 'dedupe', sharedBytes: 0, differingRanges: [{ offset: 0, length: MiB }], differingRangeCount: 1, differingBytes: MiB }),
+  );
+  t.equal(none, "'a.img' -> 'b.img': 1.0 MiB, nothing deduplicated, 1.0 MiB differ in 1 range: [0, +1048576), 3 ms");
+  const range = describeResult(
+    result({ mode: 'dedupe', range: { srcOffset: 4096, dstOffset: 8192, length: MiB }, bytes: { deduplicated: MiB - 4096 }, differingRanges: [{ offset: 4099, length: 1 }], differingRangeCount: 1, differingBytes: 1 }),
+  );
+  t.match(range, '1 byte differs in 1 range (SOURCE offsets): [4099, +1)', 'a range says whose offsets');
+});
+
 t.test('throughput of a small copy is a readable number', async (t) => {
   // 7 bytes in 60 ms: 116.67 B/s; the rate should print like every other size.
   const s = describeResult(result({ totalBytes: 7, bytes: { readWrite: 7 }, durationMs: 60 }));

@@ -22,7 +22,7 @@ const MiB = 1024 * K;
 const SMALL = 8 * MiB;
 
 /** The keys the issue asks of every report. */
-const REQUIRED_KEYS = ['source', 'dest', 'mode', 'range', 'totalBytes', 'bytes', 'fallbacks', 'sharedBytes', 'durationMs', 'error', 'exitCode'];
+const REQUIRED_KEYS = ['source', 'dest', 'mode', 'range', 'totalBytes', 'bytes', 'fallbacks', 'sharedBytes', 'durationMs', 'differingRanges', 'error', 'exitCode'];
 const BYTES_KEYS = ['reflinked', 'copyFileRange', 'sendfile', 'readWrite', 'deduplicated', 'holes'];
 
 interface Report {
@@ -247,7 +247,17 @@ function main(xfs: string, ext4: string): void {
     const r = run(['--json', '--dedupe', a, b]);
     t.equal(r.status, 3, 'exit 3');
     const rep = parseReport(t, r, '--dedupe differs');
-    if (rep) checkFailure(t, rep, '--dedupe differs', { exitCode: 3, kind: 'differs', code: /^E[A-Z0-9]+$/ });
+    if (rep) {
+      checkFailure(t, rep, '--dedupe differs', { exitCode: 3, kind: 'differs', code: /^E[A-Z0-9]+$/ });
+      // Two random files: every block differs, nothing is shared, most bytes differ.
+      t.equal(rep.totalBytes, MiB, '--dedupe differs: totalBytes');
+      t.equal(rep.bytes?.deduplicated, 0, '--dedupe differs: nothing deduplicated');
+      t.equal(rep.sharedBytes, 0, '--dedupe differs: nothing shared');
+      const ranges = rep.differingRanges as { offset: number; length: number }[];
+      t.ok(Number(rep.differingBytes) > MiB * 0.99, `--dedupe differs: about every byte differs (${rep.differingBytes})`);
+      t.equal(rep.differingRangeCount, ranges.length, '--dedupe differs: all listed (fewer than 10,000)');
+      t.equal(ranges.reduce((n, r) => n + r.length, 0), rep.differingBytes, '--dedupe differs: the ranges add up to differingBytes');
+    }
     t.equal(sha256(b), before, 'DEST unchanged');
   });
 

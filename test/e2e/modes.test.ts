@@ -7,7 +7,7 @@
  *   auto (default)   reflink on XFS/btrfs; EOPNOTSUPP then an in-kernel copy on ext4/tmpfs
  *   --reflink=always reflink or exit 1, leaving DEST as it was (bare --reflink = always)
  *   --reflink=never  an independent copy: no extent of DEST shared (also --copy)
- *   --dedupe         share only identical bytes; exit 3 when they differ
+ *   --dedupe         share every block whose bytes are equal; exit 3 when any differ
  *
  * Each filesystem is mounted once (lazily) for the whole file; every case works in its own
  * fresh directory on it. The -v line and the measured shared/allocated bytes of each copy
@@ -483,10 +483,11 @@ for (const kind of REFLINK_FS) {
       observe({ what: `identical ${size} B`, fs: kind, mode: '--dedupe' }, r, a, b);
     }
 
-    // One byte changed in the middle; and one changed in the partial last block.
-    for (const [name, size, at] of [
-      ['middle byte differs', 3 * M, 3 * M / 2],
-      ['last byte (partial block) differs', 100_000, 99_999],
+    // One byte changed in the middle; and one changed in the partial last block. Every
+    // other block is shared all the same (the block holding the byte is not).
+    for (const [name, size, at, shared] of [
+      ['middle byte differs', 3 * M, 3 * M / 2, 3 * M - 4 * K],
+      ['last byte (partial block) differs', 100_000, 99_999, 100_000 - (100_000 % (4 * K))],
     ] as const) {
       const a = path.join(dir, `da-${at}`);
       const b = path.join(dir, `db-${at}`);
@@ -499,6 +500,8 @@ for (const kind of REFLINK_FS) {
       t.match(r.stderr, /^tscp: cannot dedupe [^\n]*\n$/, `${name}: one line starting 'tscp: cannot dedupe'`);
       t.equal(sha256(a), shaA, `${name}: SOURCE bytes unchanged`);
       t.equal(sha256(b), shaB, `${name}: DEST bytes unchanged`);
+      t.equal(sharedBytes(b), shared, `${name}: every other block shared (filefrag)`);
+      t.match(r.stdout, new RegExp(`1 byte differs in 1 range: \\[${at}, \\+1\\), .*, exit 3\n$`), `${name}: -v names the byte`);
       observe({ what: name, fs: kind, mode: '--dedupe' }, r, a, b);
     }
 
@@ -516,6 +519,7 @@ for (const kind of REFLINK_FS) {
       t.equal(sha256(a), shaA, 'different sizes: SOURCE unchanged');
       t.equal(sha256(b), shaB, 'different sizes: DEST unchanged');
       t.equal(fs.statSync(b).size, M, 'different sizes: DEST keeps its size');
+      t.equal(sharedBytes(b), M, 'different sizes: the common part shared (filefrag)');
       observe({ what: 'different sizes', fs: kind, mode: '--dedupe' }, r, a, b);
 
       // A range past DEST's end names bytes DEST does not have: an invalid request
