@@ -69,7 +69,7 @@ async function run(job: CopyJob): Promise<void> {
       const [source, dest] = err.paths;
       send({
         type: 'failed',
-        error: { kind: err.kind, verb: err.verb, source, dest, code: err.code, reason: err.reason, headline: err.headline, bytesCopied: err.bytesCopied, fallbacks: err.fallbacks, bytes: err.bytes },
+        error: { kind: err.kind, verb: err.verb, source, dest, code: err.code, reason: err.reason, headline: err.headline, result: err.result, bytesCopied: err.bytesCopied, fallbacks: err.fallbacks, bytes: err.bytes },
       });
     } else {
       send({ type: 'crashed', message: String((err as Error)?.stack ?? err) });
