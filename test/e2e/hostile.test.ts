@@ -10,8 +10,7 @@
  *     process's exit status (usage errors included: src/cli/main.ts prints usageReport),
  *   - leave every SOURCE as it was (sha256, size and mtime of files; the same for every file
  *     of a directory SOURCE; a FIFO stays a FIFO),
- *   - leave /dev/null and /dev/zero the character devices they were (tscp writes into a
- *     device DEST, it must never rename a file over one),
+ *   - leave /dev/null and /dev/zero the devices they were (only ever SOURCEs here, see below),
  * and, as everywhere else in tscp: no temporary file (.tscp-*) left behind, nothing on
  * stdout without -v or --json, and a `tscp: ` line on stderr when the exit status is not 0.
  *
@@ -28,10 +27,16 @@
  * /dev/null; /dev/zero; /proc/self/status and /proc/cpuinfo (size 0, real content); a FIFO
  * with a writer that writes 6000 bytes and closes (a new writer per case); as DEST also a
  * new path on either filesystem, an existing file, a directory, a trailing slash after a
- * new name, a file or a directory, a path inside a missing directory, /dev/null,
- * /dev/zero, a FIFO with a reader, /proc/self/status, and the same file twice: the same
+ * new name, a file or a directory, a path inside a missing directory, a null and a zero
+ * device, a FIFO with a reader, /proc/self/status, and the same file twice: the same
  * path, the same path spelled differently, a hard link and a symlink to SOURCE. Several
  * SOURCEs (with or without -t) now and then.
+ *
+ * A device DEST is the case's own node (mknod c 1 3 or c 1 5 in c<index>/: the same driver
+ * as /dev/null and /dev/zero), never the machine's: as root, `cp -r /dev/zero /dev/null`
+ * replaces /dev/null with a zero device, and tscp rightly does what cp does. (An early run
+ * of this test did exactly that to the machine it ran on.) For the same-file DESTs a
+ * device SOURCE is the private node as well.
  *
  * What is left out, because a correct tool may run forever on it (the test would measure
  * the timeout, not tscp): SOURCE /dev/zero without a bound (cp /dev/zero x runs until the
@@ -245,6 +250,9 @@ interface Case {
   dangling?: string;
 }
 
+/** The DESTs that are SOURCE itself. */
+const SAME_FILE: readonly DestKind[] = ['same', 'same-spelled', 'hardlink', 'symlink'];
+
 function sourceKind(rng: Rng): SourceKind {
   return weighted<SourceKind>(rng, [
     [45, { kind: 'file', fs: 'xfs', tpl: pick(rng, TEMPLATES) }],
@@ -338,6 +346,8 @@ function generate(index: number): Case {
     ]);
   }
   const destTpl = pick(rng, ['empty', 'odd', 'mib', 'sparse'] as const);
+  // A /proc file is not made DEST: -a would chmod and chown the machine's /proc/cpuinfo.
+  if (SAME_FILE.includes(dest) && (sources[0]!.kind === 'proc-status' || sources[0]!.kind === 'cpuinfo')) dest = 'new';
 
   // /dev/zero as SOURCE is endless unless -r/-a recreates the node: bound it (see the top).
   const tree = options.some((o) => o[0] === '-r' || o[0] === '-a');
@@ -426,6 +436,12 @@ function materialize(c: Case, m: Mounts): Built {
   fs.mkdirSync(X);
   fs.mkdirSync(E);
   const built: Built = { args: [], checked: [], helpers: [], dirs: [X, E], cwd: X, dest: '', sources: [] };
+  /** The case's own null or zero device. */
+  const privateNode = (name: 'null' | 'zero'): string => {
+    const p = path.join(X, name);
+    if (!fs.existsSync(p)) execFileSync('mknod', ['-m', '666', p, 'c', '1', name === 'null' ? '3' : '5']);
+    return p;
+  };
   const ensureDir = (dir: string) => {
     if (fs.existsSync(dir)) return;
     fs.mkdirSync(dir);
@@ -451,9 +467,13 @@ function materialize(c: Case, m: Mounts): Built {
         return p;
       }
       case 'devnull':
-        return '/dev/null';
-      case 'devzero':
-        return '/dev/zero';
+      case 'devzero': {
+        const name = s.kind === 'devnull' ? 'null' : 'zero';
+        if (!SAME_FILE.includes(c.dest)) return `/dev/${name}`;
+        const p = privateNode(name);
+        built.checked.push(p);
+        return p;
+      }
       case 'proc-status':
         return '/proc/self/status';
       case 'cpuinfo':
@@ -507,10 +527,10 @@ function materialize(c: Case, m: Mounts): Built {
       dest = path.join(X, 'nodir', 'out');
       break;
     case 'devnull':
-      dest = '/dev/null';
+      dest = privateNode('null');
       break;
     case 'devzero':
-      dest = '/dev/zero';
+      dest = privateNode('zero');
       break;
     case 'same':
       dest = first;
@@ -568,6 +588,7 @@ function snapshot(p: string, newcomers: ReadonlySet<string> = new Set()): string
     return `missing (${(err as NodeJS.ErrnoException).code})`;
   }
   if (st.isFIFO()) return 'fifo';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return `device ${st.rdev}`;
   if (st.isSymbolicLink()) return `symlink -> ${fs.readlinkSync(p)}`;
   if (st.isDirectory()) {
     const names = fs.readdirSync(p).filter((n) => !newcomers.has(n)).sort();
@@ -756,9 +777,10 @@ async function runCase(index: number, m: Mounts): Promise<Outcome> {
   const devs = devices();
   if (devs !== DEVICES) {
     problems.push(`devices changed: ${devs}`);
-    // Put the machine right before anything else runs.
+    // Put the machine right before anything else runs (null is 1:3, zero 1:5).
     for (const [d, minor] of [['/dev/null', 3], ['/dev/zero', 5]] as const) {
-      if (!fs.lstatSync(d).isCharacterDevice()) {
+      const st = fs.lstatSync(d);
+      if (!st.isCharacterDevice() || st.rdev !== ((1 << 8) | minor)) {
         fs.rmSync(d, { force: true });
         execFileSync('mknod', ['-m', '666', d, 'c', '1', String(minor)]);
       }
@@ -811,13 +833,20 @@ if (xfs && ext4) {
     const outcomes: Outcome[] = [];
     const began = performance.now();
     let next = 0;
+    // A broken harness (not tscp) stops every worker, so nothing runs on while the mounts go.
+    let harnessError: unknown;
     const worker = async () => {
-      while (next < indexes.length) {
+      while (next < indexes.length && harnessError === undefined) {
         const index = indexes[next++]!;
-        outcomes.push(await runCase(index, m));
+        try {
+          outcomes.push(await runCase(index, m));
+        } catch (err) {
+          harnessError ??= err;
+        }
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    if (harnessError !== undefined) throw harnessError;
     const seconds = (performance.now() - began) / 1000;
     outcomes.sort((a, b) => a.index - b.index);
 
