@@ -23,11 +23,12 @@
  *
  * Operands: regular files of 0, 1, 4097 bytes, 1 MiB and a 4 MiB sparse file on a
  * loop-mounted XFS (reflink=1) and on ext4 (another filesystem, so every copy between them
- * is a real cross-filesystem copy); a missing path; a directory and a file inside it;
+ * is a real cross-filesystem copy), also named with a trailing slash; a missing path; a directory and a file inside it;
  * /dev/null; /dev/zero; /proc/self/status and /proc/cpuinfo (size 0, real content); a FIFO
  * with a writer that writes 6000 bytes and closes (a new writer per case); as DEST also a
  * new path on either filesystem, an existing file, a directory, a trailing slash after a
- * new name, a file or a directory, a path inside a missing directory, a null and a zero
+ * new name, a file or a directory, a path inside a missing directory or under a regular
+ * file (ENOTDIR), a null and a zero
  * device, a FIFO with a reader, /proc/self/status, and the same file twice: the same
  * path, the same path spelled differently, a hard link and a symlink to SOURCE. Several
  * SOURCEs (with or without -t) now and then.
@@ -184,8 +185,8 @@ const FLAGS: readonly (readonly [number, string])[] = [
   [4, '--no-progress'],
   [5, '-n'],
   [5, '-T'],
-  [3, '-r'],
-  [2, '-a'],
+  [6, '-r'],
+  [4, '-a'],
 ];
 
 /** Unknown, malformed or out-of-place options. */
@@ -210,7 +211,7 @@ const TEMPLATES = ['empty', 'one', 'odd', 'mib', 'sparse'] as const;
 type Template = (typeof TEMPLATES)[number];
 
 type SourceKind =
-  | { kind: 'file'; fs: 'xfs' | 'ext4'; tpl: Template }
+  | { kind: 'file' | 'slash-file'; fs: 'xfs' | 'ext4'; tpl: Template }
   | { kind: 'missing' | 'dir' | 'dir-inner' | 'devnull' | 'devzero' | 'proc-status' | 'cpuinfo' | 'fifo' };
 
 type DestKind =
@@ -224,6 +225,7 @@ type DestKind =
   | 'slash-file'
   | 'slash-dir'
   | 'in-missing'
+  | 'under-file'
   | 'devnull'
   | 'devzero'
   | 'same'
@@ -257,6 +259,7 @@ function sourceKind(rng: Rng): SourceKind {
   return weighted<SourceKind>(rng, [
     [45, { kind: 'file', fs: 'xfs', tpl: pick(rng, TEMPLATES) }],
     [12, { kind: 'file', fs: 'ext4', tpl: pick(rng, ['odd', 'mib', 'sparse'] as const) }],
+    [3, { kind: 'slash-file', fs: 'xfs', tpl: pick(rng, TEMPLATES) }],
     [6, { kind: 'missing' }],
     [6, { kind: 'dir' }],
     [4, { kind: 'dir-inner' }],
@@ -321,7 +324,7 @@ function generate(index: number): Case {
   if (several) {
     sources.push(sourceKind(rng));
     if (chance(rng, 0.4)) sources.push(sourceKind(rng));
-    dest = pick(rng, ['dir', 'ext4-dir', 'new', 'slash-new', 'slash-dir', 'existing', 'devnull', 'in-missing'] as const);
+    dest = pick(rng, ['dir', 'ext4-dir', 'new', 'slash-new', 'slash-dir', 'existing', 'slash-file', 'devnull', 'in-missing', 'under-file'] as const);
     targetOption = chance(rng, 0.3);
   } else {
     dest = weighted<DestKind>(rng, [
@@ -335,6 +338,7 @@ function generate(index: number): Case {
       [3, 'slash-file'],
       [3, 'slash-dir'],
       [4, 'in-missing'],
+      [3, 'under-file'],
       [4, 'devnull'],
       [3, 'devzero'],
       [6, 'same'],
@@ -450,12 +454,14 @@ function materialize(c: Case, m: Mounts): Built {
 
   const sourcePaths = c.sources.map((s): string => {
     switch (s.kind) {
-      case 'file': {
+      case 'file':
+      case 'slash-file': {
         const base = s.fs === 'xfs' ? X : E;
         const p = path.join(base, `s-${s.tpl}`);
         if (!fs.existsSync(p)) copyTemplate(m, s.fs, s.tpl, p);
         built.checked.push(p);
-        return p;
+        // A trailing slash after a file's name: ENOTDIR for any use of it.
+        return s.kind === 'slash-file' ? `${p}/` : p;
       }
       case 'missing':
         return path.join(X, 'missing');
@@ -525,6 +531,11 @@ function materialize(c: Case, m: Mounts): Built {
       break;
     case 'in-missing':
       dest = path.join(X, 'nodir', 'out');
+      break;
+    case 'under-file':
+      // A file where DEST's parent directory should be: ENOTDIR.
+      copyTemplate(m, 'xfs', c.destTpl, path.join(X, 'dst'));
+      dest = path.join(X, 'dst', 'out');
       break;
     case 'devnull':
       dest = privateNode('null');
