@@ -23,15 +23,15 @@
  *
  * Operands: regular files of 0, 1, 4097 bytes, 1 MiB and a 4 MiB sparse file on a
  * loop-mounted XFS (reflink=1) and on ext4 (another filesystem, so every copy between them
- * is a real cross-filesystem copy), also named with a trailing slash; a missing path; a directory and a file inside it;
- * /dev/null; /dev/zero; /proc/self/status and /proc/cpuinfo (size 0, real content); a FIFO
- * with a writer that writes 6000 bytes and closes (a new writer per case); as DEST also a
- * new path on either filesystem, an existing file, a directory, a trailing slash after a
- * new name, a file or a directory, a path inside a missing directory or under a regular
- * file (ENOTDIR), a null and a zero
- * device, a FIFO with a reader, /proc/self/status, and the same file twice: the same
- * path, the same path spelled differently, a hard link and a symlink to SOURCE. Several
- * SOURCEs (with or without -t) now and then.
+ * is a real cross-filesystem copy), sometimes named with a trailing slash; a missing path;
+ * a directory and a file inside it; /dev/null; /dev/zero; /proc/self/status and
+ * /proc/cpuinfo (size 0, real content); a FIFO with a writer that writes 6000 bytes and
+ * closes (a new writer per case). As DEST also: a new path on either filesystem, an
+ * existing file, a directory, a trailing slash after a new name, a file or a directory, a
+ * path inside a missing directory or under a regular file (ENOTDIR), a null and a zero
+ * device, a FIFO with a reader, /proc/self/status, and the same file twice: the same path,
+ * the same path spelled differently, a hard link and a symlink to SOURCE. Several SOURCEs
+ * (with or without -t) now and then.
  *
  * A device DEST is the case's own node (mknod c 1 3 or c 1 5 in c<index>/: the same driver
  * as /dev/null and /dev/zero), never the machine's: as root, `cp -r /dev/zero /dev/null`
@@ -60,7 +60,9 @@
  * file stays as it was, so it is checked like any SOURCE. A byte range copied within one
  * file (-s/-d/-l with DEST the same inode, directly or through DEST's directory) is a
  * legitimate write into that file, so for those cases, and only for that file, the
- * unchanged-SOURCE check is skipped; the number of such skips is reported.
+ * unchanged-SOURCE check is skipped; the number of such skips is reported. A directory
+ * SOURCE that is DEST too (`tscp a dir dir`) may gain the other SOURCEs' names, as with
+ * cp; everything it held before must stay as it was, and nothing else may appear in it.
  */
 import t from 'tap';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
