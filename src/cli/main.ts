@@ -3,11 +3,11 @@
  * run the engine, print what happened, and return the exit status. The only place that
  * decides exit codes and writes to the terminal.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { ByteCount, CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
 import { byteCount } from '../copy/bytes.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
-import { UsageError, buildProgram, normalizeArgs, planFrom, type ParsedOptions, type Plan } from './options.js';
+import { UsageError, buildProgram, checkBareReflink, normalizeArgs, planFrom, type ParsedOptions, type Plan } from './options.js';
 
 export { HELP_FOOTER } from './options.js';
 
@@ -153,6 +153,7 @@ async function run(proc: Proc): Promise<number> {
   try {
     program.parse(args, { from: 'user' });
     const raw = rawArguments(proc.argv, readCmdline(proc));
+    checkBareReflink(proc.argv.slice(2), program.args, (name) => existsSync(name));
     plan = planFrom(program.opts(), program.args, args);
     // An operand whose bytes are not UTF-8 goes to the engine as those bytes.
     const exact = (arg: string) => (raw.get(arg)?.shift() ?? arg) as string;
