@@ -196,7 +196,7 @@ async function run(proc: Proc): Promise<number> {
   let progress: (Reporter & { stop(): void }) | undefined;
   if (showProgress) {
     const { ProgressReporter } = await import('./progress.js');
-    progress = new ProgressReporter({ stream: proc.stderr, paint: paint.bar });
+    progress = new ProgressReporter({ stream: proc.stderr, paint: paint.bar, fsync: options.fsync });
   }
 
   const signals = catchSignals(proc);
