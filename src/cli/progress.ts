@@ -195,8 +195,8 @@ export class ProgressReporter implements Reporter {
   start(info: { totalBytes: number | null; mode: CopyMode }): void {
     this.total = info.totalBytes;
     this.startedAt = performance.now();
+    this.writeBack = new WriteBackTracker();
     if (this.options.fsync) {
-      this.writeBack = new WriteBackTracker();
       // The syncing stage is drawn the moment fsync starts, which may be before the bar was
       // due: cli-progress must be loaded by then.
       void this.load();
