@@ -3,12 +3,12 @@
  * run the engine, print what happened, and return the exit status. The only place that
  * decides exit codes and writes to the terminal.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { ByteCount, CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
 import { byteCount } from '../copy/bytes.js';
 import type { CopyThread } from './copy-thread.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
-import { UsageError, buildProgram, normalizeArgs, planFrom, type ParsedOptions, type Plan } from './options.js';
+import { UsageError, buildProgram, checkBareReflink, normalizeArgs, planFrom, type ParsedOptions, type Plan } from './options.js';
 
 export { HELP_FOOTER } from './options.js';
 
@@ -166,6 +166,7 @@ async function parseAndRun(proc: Proc, args: string[], thread: CopyThread | unde
   try {
     program.parse(args, { from: 'user' });
     const raw = rawArguments(proc.argv, readCmdline(proc));
+    checkBareReflink(proc.argv.slice(2), program.args, (name) => existsSync(name));
     plan = planFrom(program.opts(), program.args, args);
     // An operand whose bytes are not UTF-8 goes to the engine as those bytes.
     const exact = (arg: string) => (raw.get(arg)?.shift() ?? arg) as string;
@@ -213,7 +214,7 @@ async function parseAndRun(proc: Proc, args: string[], thread: CopyThread | unde
   let progress: (Reporter & { stop(): void }) | undefined;
   if (showProgress) {
     const { ProgressReporter } = await import('./progress.js');
-    progress = new ProgressReporter({ stream: proc.stderr, paint: paint.bar });
+    progress = new ProgressReporter({ stream: proc.stderr, paint: paint.bar, fsync: options.fsync });
   }
 
   const signals = catchSignals(proc);

@@ -182,6 +182,22 @@ export function normalizeArgs(args: string[]): string[] {
   });
 }
 
+/**
+ * `tscp --reflink always a b`: GNU getopt (and tscp) take an optional value only after
+ * '=', so the bare `--reflink` means always and `always` becomes a SOURCE, one operand too
+ * many. When the word after a bare `--reflink` is one of its values and no file has that
+ * name, that was meant as the value: say how to write it instead of failing on the operands.
+ * `rawArgs` are the arguments as typed (before normalizeArgs).
+ */
+export function checkBareReflink(rawArgs: string[], operands: string[], exists: (name: string) => boolean): void {
+  const end = rawArgs.indexOf('--');
+  const at = rawArgs.indexOf('--reflink');
+  if (at < 0 || (end >= 0 && at > end)) return;
+  const word = rawArgs[at + 1];
+  if (word === undefined || !['auto', 'always', 'never'].includes(word) || !operands.includes(word) || exists(word)) return;
+  throw new UsageError(`use --reflink=${word}: a WHEN goes after '=' (a bare --reflink means always, and '${word}' was taken for a SOURCE)`);
+}
+
 /** Whether a short or long flag appears among the options (before `--`), also inside -abc clusters. */
 function hasFlag(args: string[], short: string, long: string): boolean {
   const end = args.indexOf('--');

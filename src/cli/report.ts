@@ -85,7 +85,11 @@ export function describeResult(r: CopyResult): string {
   const differ = differences(r);
   if (differ) parts.push(differ);
   parts.push(formatDuration(r.durationMs));
+  // The rate of the bytes that really moved (shared extents and holes move nothing), over the
+  // copy's whole time from open to rename: shown for every copy that moved bytes, so two
+  // runs always compare. A short copy's rate is low next to a long one's, since opening and
+  // renaming weigh more in its few milliseconds: that is what the copy took, not noise.
   const moved = b.copyFileRange + b.sendfile + b.readWrite;
-  if (moved > 0 && r.durationMs >= 50) parts.push(`${formatBytes((moved / r.durationMs) * 1000)}/s`);
+  if (moved > 0 && r.durationMs > 0) parts.push(`${formatBytes((moved / r.durationMs) * 1000)}/s`);
   return `${quotePath(r.source)} -> ${quotePath(r.dest)}: ${parts.join(', ')}`;
 }

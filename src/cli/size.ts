@@ -59,6 +59,8 @@ export function formatBytes(n: number): string {
 
 /** A duration for display: "3 ms", "1.2 s". */
 export function formatDuration(ms: number): string {
+  // Under a millisecond, a tenth: "0 ms" next to a rate would read as a contradiction.
+  if (ms < 0.95) return `${Math.max(0, ms).toFixed(1)} ms`;
   if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   const s = Math.round(ms / 1000);

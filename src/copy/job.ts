@@ -104,6 +104,12 @@ export function result(job: Job, t: Transfer, range: ByteRange | null, totalByte
   };
 }
 
+/** Flush DEST with `flush`, telling the reporter first: the call can take seconds. */
+export function syncing(job: Job, flush: () => void): void {
+  job.options.reporter?.stage?.('syncing');
+  flush();
+}
+
 export function fsyncDirectory(sys: Sys, dir: FilePath): void {
   const fd = sys.open(dir, O_RDONLY);
   try {

@@ -3,7 +3,7 @@
  */
 import { SysError, type FileStat } from '../sys/index.js';
 import { CopyError } from './errors.js';
-import { closeQuietly, fail, invalid, removeQuietly, result, sharedAfter, transferContext, type Job } from './job.js';
+import { closeQuietly, fail, invalid, removeQuietly, result, sharedAfter, syncing, transferContext, type Job } from './job.js';
 import { pathText } from './paths.js';
 import { RangeProblem, alignmentProblem, rangesOverlap, resolveRange, splitForClone } from './range.js';
 import { openDestInPlace } from './target.js';
@@ -64,7 +64,7 @@ async function copyRange(job: Job, srcFd: number, src: FileStat, existing: FileS
     const end = range.dstOffset + range.length;
     if (sys.fstat(dstFd).size < end) sys.ftruncate(dstFd, end);
     shared = sharedAfter(job, t, srcFd, dstFd, range);
-    if (job.options.fsync) sys.fsync(dstFd);
+    if (job.options.fsync) syncing(job, () => sys.fsync(dstFd));
   } catch (err) {
     closeQuietly(sys, dstFd);
     // A DEST made for this attempt that received nothing is removed; one that received

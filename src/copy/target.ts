@@ -6,7 +6,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { O_TMPFILE, SysError, isErrno, type FileStat, type Sys, type SysPath } from '../sys/index.js';
 import { CopyError } from './errors.js';
-import { closeQuietly, fail, fsyncDirectory, removeQuietly, type Job } from './job.js';
+import { closeQuietly, fail, fsyncDirectory, removeQuietly, syncing, type Job } from './job.js';
 import { baseName, decorateName, dirName, joinPath } from './paths.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fsConstants;
@@ -112,7 +112,7 @@ export function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTa
     fd,
     atomic: true,
     commit() {
-      if (job.options.fsync) sys.fsync(fd);
+      if (job.options.fsync) syncing(job, () => sys.fsync(fd));
       if (job.options.noClobber) {
         // link(2) refuses an existing name, so a DEST that appeared meanwhile is kept.
         try {
@@ -259,7 +259,7 @@ export function unnamedTarget(job: Job): WholeFileTarget | null {
     fd,
     atomic: true,
     commit() {
-      if (job.options.fsync) sys.fsync(fd);
+      if (job.options.fsync) syncing(job, () => sys.fsync(fd));
       try {
         sys.linkFd(fd, job.target);
       } catch (err) {
@@ -298,7 +298,7 @@ export function inPlaceTarget(job: Job, src: FileStat, existing: FileStat | null
     fd,
     atomic: false,
     commit() {
-      if (job.options.fsync) job.sys.fsync(fd);
+      if (job.options.fsync) syncing(job, () => job.sys.fsync(fd));
     },
     abandon(anyBytesWritten) {
       if (created && !anyBytesWritten) removeQuietly(job.sys, job.target);

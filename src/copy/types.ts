@@ -211,4 +211,10 @@ export interface Reporter {
   fallback?(fallback: Fallback): void;
   /** `done` bytes of the total are finished (copied, shared or skipped as holes). */
   progress?(done: number, total: number | null): void;
+  /**
+   * Every byte is in DEST and the engine now flushes it to disk (`fsync` option): emitted
+   * right before the fsync call, which can take as long as the copy when the data sits in
+   * the page cache, and which holds the thread until it returns.
+   */
+  stage?(stage: 'syncing'): void;
 }

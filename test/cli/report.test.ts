@@ -1,5 +1,6 @@
 import t from 'tap';
 import { describeResult } from '../../src/cli/report.js';
+import { formatBytes } from '../../src/cli/size.js';
 import type { BytesByMethod, CopyResult } from '../../src/copy/index.js';
 
 const MiB = 1024 * 1024;
@@ -47,7 +48,7 @@ t.test('in-kernel after a refusal names the errno', async (t) => {
   );
   t.match(s, 'copied in-kernel (copy_file_range)');
   t.match(s, '(EOPNOTSUPP)');
-  t.equal(s, "'a.img' -> 'b.img': 1.0 MiB, copied in-kernel (copy_file_range) after reflink was refused (EOPNOTSUPP), no extents shared, 3 ms");
+  t.equal(s, "'a.img' -> 'b.img': 1.0 MiB, copied in-kernel (copy_file_range) after reflink was refused (EOPNOTSUPP), no extents shared, 3 ms, 333 MiB/s");
 
   const two = describeResult(
     result({
@@ -74,14 +75,14 @@ t.test('a 0-byte return is worded as stopping short', async (t) => {
 
 t.test('mixed methods list each with its bytes', async (t) => {
   const s = describeResult(result({ totalBytes: MiB + 8192, bytes: { reflinked: MiB, readWrite: 8192 }, sharedBytes: MiB }));
-  t.equal(s, "'a.img' -> 'b.img': 1.0 MiB, 1.0 MiB reflinked + 8.0 KiB copied by read/write, 1.0 MiB shared with SOURCE, 3 ms");
+  t.equal(s, "'a.img' -> 'b.img': 1.0 MiB, 1.0 MiB reflinked + 8.0 KiB copied by read/write, 1.0 MiB shared with SOURCE, 3 ms, 2.6 MiB/s");
   const three = describeResult(result({ totalBytes: 3 * MiB, bytes: { reflinked: MiB, copyFileRange: MiB, sendfile: MiB } }));
   t.match(three, '1.0 MiB reflinked + 1.0 MiB copied in-kernel (copy_file_range) + 1.0 MiB copied in-kernel (sendfile)');
 });
 
 t.test('holes', async (t) => {
   const s = describeResult(result({ totalBytes: 4 * MiB, bytes: { copyFileRange: MiB, holes: 3 * MiB } }));
-  t.equal(s, "'a.img' -> 'b.img': 4.0 MiB, copied in-kernel (copy_file_range), 3.0 MiB of holes kept, no extents shared, 3 ms");
+  t.equal(s, "'a.img' -> 'b.img': 4.0 MiB, copied in-kernel (copy_file_range), 3.0 MiB of holes kept, no extents shared, 3 ms, 333 MiB/s");
   t.equal(describeResult(result({ totalBytes: MiB, bytes: { holes: MiB } })), "'a.img' -> 'b.img': 1.0 MiB, all holes, 1.0 MiB of holes kept, 3 ms");
   t.equal(describeResult(result({ totalBytes: 0 })), "'a.img' -> 'b.img': 0 B, empty, 3 ms");
 });
@@ -90,7 +91,7 @@ t.test('ranges, dedupe and throughput', async (t) => {
   const r = describeResult(
     result({ range: { srcOffset: 4096, dstOffset: 0, length: 100 }, totalBytes: 100, bytes: { readWrite: 100 } }),
   );
-  t.equal(r, "'a.img' -> 'b.img': 100 B [4096+100 -> 0], copied by read/write, 3 ms");
+  t.equal(r, "'a.img' -> 'b.img': 100 B [4096+100 -> 0], copied by read/write, 3 ms, 32.6 KiB/s");
   t.match(describeResult(result({ mode: 'dedupe', bytes: { deduplicated: MiB } })), ': 1.0 MiB, deduplicated, ');
   const slow = describeResult(result({ totalBytes: 100 * MiB, bytes: { copyFileRange: 100 * MiB }, durationMs: 2000 }));
   t.equal(slow, "'a.img' -> 'b.img': 100 MiB, copied in-kernel (copy_file_range), no extents shared, 2.0 s, 50.0 MiB/s");
@@ -131,4 +132,19 @@ t.test('throughput of a small copy is a readable number', async (t) => {
   // 7 bytes in 60 ms: 116.67 B/s; the rate should print like every other size.
   const s = describeResult(result({ totalBytes: 7, bytes: { readWrite: 7 }, durationMs: 60 }));
   t.match(s, /, \d+(\.\d)? B\/s$/, s);
+});
+
+t.test('-v shows the rate every time bytes moved, however short the copy', async (t) => {
+  // The rate was once shown only from 50 ms on: "48 ms" for one run, "53 ms, 1.7 GiB/s" for the next.
+  for (const durationMs of [0.2, 3, 48, 53, 2000]) {
+    const s = describeResult(result({ bytes: { copyFileRange: MiB }, durationMs }));
+    const rate = (MiB / durationMs) * 1000;
+    t.match(s, new RegExp(`, ${durationMs < 1 ? '0\\.2' : '\\d+(\\.\\d)?'} (ms|s), \\d+(\\.\\d)? (B|KiB|MiB|GiB|TiB)/s$`), `${durationMs} ms: time, then the rate (${s})`);
+    t.ok(s.endsWith(`, ${formatBytes(rate)}/s`), `${durationMs} ms: the rate is the moved bytes over the duration (${formatBytes(rate)}/s)`);
+  }
+  const sendfile = describeResult(result({ bytes: { sendfile: 512 }, durationMs: 1 }));
+  t.match(sendfile, /, 1 ms, 500 KiB\/s$/, 'sendfile bytes count as moved');
+  t.notMatch(describeResult(result({ bytes: { reflinked: MiB }, durationMs: 3 })), '/s', 'nothing moved (shared extents): no rate');
+  t.notMatch(describeResult(result({ bytes: { holes: MiB }, durationMs: 3 })), '/s', 'nothing moved (holes): no rate');
+  t.notMatch(describeResult(result({ totalBytes: 0, durationMs: 3 })), '/s', 'nothing moved (empty): no rate');
 });

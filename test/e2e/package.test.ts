@@ -10,7 +10,7 @@
  * npm installs take the dependencies from the npm cache or the registry, so these tests get
  * generous timeouts.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,6 +28,7 @@ interface Pkg {
   files?: string[];
   exports?: Record<string, unknown>;
   types?: string;
+  scripts?: Record<string, string>;
 }
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Pkg;
 
@@ -71,6 +72,13 @@ t.test('package.json: bin, man, files whitelist, exports with types', async (t) 
   t.same(pkg.man, ['./man/tscp.1'], 'man: ["./man/tscp.1"]');
   t.same([...(pkg.files ?? [])].sort(), ['LICENSE', 'README.md', 'bin', 'dist', 'man'].sort(), 'files: bin, dist, man, README.md, LICENSE');
   t.notOk((pkg.files ?? []).some((f) => /test/.test(f)), 'files lists no tests');
+  // A user installing the built package must not run tscp's build (it needs the dev
+  // dependency TypeScript, and npm 11 warns about every install script): build on prepack.
+  for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) {
+    t.notOk(pkg.scripts?.[hook], `no ${hook} script (it would run when the package is installed)`);
+  }
+  t.match(pkg.scripts?.prepack ?? '', /\btsc\b/, 'prepack builds dist/ (npm pack)');
+  t.match(pkg.scripts?.pretest ?? '', /\btsc\b/, 'pretest builds dist/ (npm test, also after npm ci)');
   const dot = (pkg.exports?.['.'] ?? {}) as Record<string, string>;
   t.ok(dot.types, `exports["."].types is set (${dot.types})`);
   t.ok(dot.import ?? dot.default, 'exports["."] has an import (or default) target');
@@ -189,6 +197,94 @@ console.log(JSON.stringify({ totalBytes: result.totalBytes, moved, dest: result.
     t.equal(r.status, 0, `npx exits 0 ${r.stderr}`);
     t.ok(fs.existsSync(dest) && sha256(dest) === sha256(src), 'DEST is an exact copy');
   });
+});
+
+/** The shell commands of each ```sh block in the README section `heading`, comments removed. */
+function readmeBlocks(heading: string): string[][] {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const start = readme.search(new RegExp(`^## ${heading}\\s*$`, 'm'));
+  if (start < 0) return [];
+  const rest = readme.slice(start + 3);
+  const end = rest.search(/^## /m);
+  const section = end < 0 ? rest : rest.slice(0, end);
+  return [...section.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) =>
+    m[1]!
+      .split('\n')
+      .map((l) => l.replace(/\s+#.*$/, '').trim())
+      .filter((l) => l !== '' && !l.startsWith('#')),
+  );
+}
+
+/**
+ * Run README commands one by one as a user types them in a shell that starts in `cwd`
+ * (a `cd` in one carries over to the next); returns each command's output and the last cwd.
+ */
+function typeCommands(t: Test, commands: string[], cwd: string, env: NodeJS.ProcessEnv, cwdFile: string): { ok: boolean; cwd: string; outputs: Map<string, string> } {
+  const outputs = new Map<string, string>();
+  for (const command of commands) {
+    const r = spawnSync('bash', ['-c', `set -e\n${command}\npwd > ${JSON.stringify(cwdFile)}`], { cwd, env, encoding: 'utf8', timeout: NPM_TIMEOUT });
+    const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+    outputs.set(command, output);
+    t.equal(r.status, 0, `\`${command}\` exits 0${r.status === 0 ? '' : `:\n${output}`}`);
+    if (r.status !== 0) return { ok: false, cwd, outputs };
+    cwd = fs.readFileSync(cwdFile, 'utf8').trim();
+  }
+  return { ok: true, cwd, outputs };
+}
+
+t.test("the README's set-up, typed in a fresh clone: a tscp on PATH, and the tarball route", { timeout: 1_200_000 }, async (t) => {
+  const [setup = [], tarballRoute = []] = readmeBlocks('Set-up');
+  t.ok(setup.length > 0, `the README has a Set-up section with its commands: ${setup.join(' ; ')}`);
+  t.match(setup[0] ?? '', /^git clone \S+ tscp && cd tscp$/, 'it starts with git clone ... && cd tscp');
+  t.ok(setup.some((c) => /^npm install -g \.$|^npm link$/.test(c)), 'a command puts tscp on PATH (npm install -g . or npm link)');
+  t.equal(setup.at(-1), 'npm test', 'and it ends with npm test');
+  t.ok(setup.includes('tscp --version'), 'tscp --version is among them');
+  const tarball = `${pkg.name}-${pkg.version}.tgz`;
+  t.same(tarballRoute, ['npm pack', `npm install -g ./${tarball}`], `then a block: npm pack, npm install -g ./${tarball} (the name of this version's tarball)`);
+  if (setup.length === 0 || tarballRoute.length === 0) return;
+
+  const scratch = scratchDir(t);
+  const prefix = path.join(scratch, 'global');
+  // A global prefix of the test's own (the machine's is never touched), npm's cache used
+  // whenever it has a package (no network then), and no audit or funding requests.
+  const env = (globalPrefix: string) =>
+    cleanEnv({
+      npm_config_prefix: globalPrefix,
+      npm_config_prefer_offline: 'true',
+      npm_config_audit: 'false',
+      npm_config_fund: 'false',
+      npm_config_update_notifier: 'false',
+      PATH: `${path.join(globalPrefix, 'bin')}:${process.env.PATH}`,
+    });
+  // The clone is of this repository's committed HEAD; `npm test` is this very suite: not run.
+  const commands = setup.filter((c) => c !== 'npm test').map((c) => c.replace(/^git clone \S+/, `git clone ${ROOT.replace(/\/$/, '')}`));
+  const setupRun = typeCommands(t, commands, scratch, env(prefix), path.join(scratch, 'cwd'));
+  if (!setupRun.ok) return;
+  const clone = setupRun.cwd;
+  t.equal(clone, path.join(scratch, 'tscp'), 'the commands end in the clone');
+  t.equal(setupRun.outputs.get('tscp --version')?.trim(), pkg.version, `tscp --version printed ${pkg.version}`);
+
+  const which = spawnSync('bash', ['-c', 'command -v tscp'], { cwd: '/', env: env(prefix), encoding: 'utf8' });
+  t.equal(which.stdout.trim(), path.join(prefix, 'bin', 'tscp'), 'tscp on PATH is the one in the global prefix');
+  const v = spawnSync('tscp', ['--version'], { cwd: '/', env: env(prefix), encoding: 'utf8' });
+  t.equal(v.stdout.trim(), pkg.version, 'tscp --version from / works');
+  const src = path.join(scratch, 'src.bin');
+  writeRandom(src, 1024 * 1024 + 5);
+  const copied = spawnSync('tscp', [src, path.join(scratch, 'copy.bin')], { cwd: '/', env: env(prefix), encoding: 'utf8' });
+  t.equal(copied.status, 0, `tscp SRC DST from / exits 0 ${copied.stderr}`);
+  t.equal(sha256(path.join(scratch, 'copy.bin')), sha256(src), 'and makes an exact copy');
+
+  // The tarball route, from the same clone, into a second prefix.
+  const prefix2 = path.join(scratch, 'global-from-tarball');
+  const tarRun = typeCommands(t, tarballRoute, clone, env(prefix2), path.join(scratch, 'cwd'));
+  if (!tarRun.ok) return;
+  const installOutput = tarRun.outputs.get(`npm install -g ./${tarball}`) ?? '';
+  const aboutTscp = installOutput.split('\n').filter((l) => /\bwarn\b/i.test(l) && /\btscp\b/.test(l));
+  t.same(aboutTscp, [], `installing the tarball warns about none of tscp's own scripts${aboutTscp.length ? `:\n${installOutput}` : ''}`);
+  t.notMatch(installOutput, /tscp@[^\s]+ \((pre|post)?(install|prepare)/, 'no tscp install or prepare script is listed');
+  const v2 = spawnSync(path.join(prefix2, 'bin', 'tscp'), ['--version'], { cwd: '/', env: env(prefix2), encoding: 'utf8' });
+  t.equal(v2.stdout.trim(), pkg.version, 'the tarball\'s tscp --version from / works');
+  t.ok(fs.lstatSync(path.join(prefix2, 'lib', 'node_modules', 'tscp')).isDirectory(), 'the tarball install is a copy, not a link to the clone');
 });
 
 t.test('start-up stays lean: what each kind of run loads', async (t) => {

@@ -15,7 +15,10 @@
  * method, bytes done/total, percent, rate and ETA and redraws several times a second for the
  * whole copy; Ctrl-C stops the copy at once with status 130; on success the bar is wiped, on
  * error only the 'tscp:' line is left; closing the terminal mid-copy still removes the
- * temporary file; colour only on a terminal, with NO_COLOR and FORCE_COLOR honoured.
+ * temporary file; colour only on a terminal, with NO_COLOR and FORCE_COLOR honoured; in a
+ * terminal of 50 columns the line fits (the bar dropped, every figure whole) and a resize to
+ * 44 columns is followed; with --fsync a "syncing" stage with its ETA is drawn while the
+ * data is flushed.
  */
 import t, { type Test } from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -287,13 +290,13 @@ class Tmux {
     return r.stdout;
   }
 
-  /** Run tscp ARGS in a new pane of 160x12 in `cwd`, with `env` added. */
-  start(args: string[], cwd: string, env: Record<string, string> = {}): Pane {
+  /** Run tscp ARGS in a new pane of `columns`x12 (160 unless given) in `cwd`, with `env` added. */
+  start(args: string[], cwd: string, env: Record<string, string> = {}, columns = 160): Pane {
     const name = `p${++this.n}`;
     const statusFile = path.join(this.dir, `${name}.status`);
     this.pidFiles.push(`${statusFile}.pid`);
     const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-    this.cmd('new-session', '-d', '-s', name, '-x', '160', '-y', '12', '-c', cwd, 'env', ...envArgs, ...inThrottle([process.execPath, this.wrapper, statusFile, BIN, ...args]));
+    this.cmd('new-session', '-d', '-s', name, '-x', String(columns), '-y', '12', '-c', cwd, 'env', ...envArgs, ...inThrottle([process.execPath, this.wrapper, statusFile, BIN, ...args]));
     return new Pane(this, name, statusFile);
   }
 
@@ -390,7 +393,7 @@ async function watch(pane: Pane, timeoutMs = 180_000): Promise<{ at: number; lin
   return seen;
 }
 
-const ext4 = mountFs(t, 'ext4', 2400);
+const ext4 = mountFs(t, 'ext4', 2600);
 const xfs = ext4 && mountFs(t, 'xfs', 2700);
 const tmpfs = xfs && mountFs(t, 'tmpfs', 1500);
 if (ext4 && xfs && tmpfs) main(ext4, xfs, tmpfs);
@@ -631,6 +634,82 @@ function main(ext4: string, xfs: string, tmpfs: string): void {
     t.same(screenLines(final), [], 'the bar is cleared at the end');
   });
 
+  t.test('a narrow terminal: the line fits its width (bar dropped first), and follows a resize', async (t) => {
+    fresh();
+    const dest = path.join(out, 'narrow');
+    const pane = tmux.start([big, dest], out, { NO_COLOR: '1' }, 50);
+    // A whole line of figures, nothing cut: percent, done/total, rate, ETA at the end.
+    const FIGURES = new RegExp(String.raw`(\d+)%  ${SIZE}/${SIZE}  ${SIZE}/s  ETA (\d\d:\d\d|--:--)$`);
+    const lines: { width: number; line: string; at: number }[] = [];
+    let resizedAt = 0;
+    let resized = false;
+    let width = 50;
+    await waitFor(
+      'tscp to end',
+      () => {
+        const screen = pane.screen();
+        const at = performance.now();
+        for (const line of screen.split('\n')) if (BAR_TRACE.test(line) && !line.startsWith('tscp:')) lines.push({ width, line: line.trimEnd(), at });
+        // Halfway through the lines seen at 50 columns, narrow the window to 44.
+        if (!resized && lines.filter((l) => l.width === 50).length >= 5) {
+          tmux.cmd('resize-window', '-t', pane.name, '-x', '44');
+          resized = true;
+          resizedAt = performance.now();
+          width = 44;
+        }
+        return screen.includes(END_MARKER) ? true : undefined;
+      },
+      180_000,
+      15,
+    );
+    pane.kill();
+    t.same(pane.status(), { code: 0, signal: null }, 'exit 0');
+    const unique = (ls: typeof lines) => ls.filter((l, i) => ls.findIndex((m) => m.line === l.line) === i);
+    const at50 = unique(lines.filter((l) => l.width === 50));
+    t.ok(at50.length >= 3, `the bar was drawn in 50 columns (${at50.length} different lines)`);
+    for (const l of at50) {
+      t.ok(l.line.length < 50, `fits in 50 columns (${l.line.length}): ${l.line}`);
+      t.match(l.line, FIGURES, `every figure whole, nothing cut: ${l.line}`);
+    }
+    t.notOk(at50.some((l) => /[█░]/.test(l.line)), 'no room for the bar next to the figures: the bar went first');
+    // After the resize, the lines of 44 columns: tscp redraws on SIGWINCH, and in any case
+    // within a frame (100 ms); a capture in between may still show the line of 50, cut.
+    const at44 = unique(lines.filter((l) => l.width === 44 && l.at - resizedAt > 120));
+    t.ok(at44.length >= 2, `the copy went on after the resize to 44 columns (${at44.length} different lines)`);
+    for (const l of at44) {
+      t.ok(l.line.length < 44, `fits in 44 columns after the resize (${l.line.length}): ${l.line}`);
+      t.match(l.line, /\d+%.*ETA (\d\d:\d\d|--:--)$/, `percent and ETA whole: ${l.line}`);
+    }
+  });
+
+  t.test('--fsync: a syncing stage while the data is flushed, then the line is cleared', async (t) => {
+    // 384 MiB, read at 1 GiB/s at most: the copy outlasts the bar's delay, and leaves the
+    // page cache holding hundreds of MiB for the flush to write to the XFS image.
+    fresh();
+    const mid = path.join(ext4, 'mid');
+    if (!fs.existsSync(mid)) {
+      writeBig(mid, 384 * MiB);
+      syncFs(ext4);
+    }
+    dropCache(mid);
+    const dest = path.join(out, 'synced');
+    const run = runTty(scratch, ['--fsync', mid, dest], { NO_COLOR: '1' });
+    t.equal(run.status, 0, 'exit 0');
+    t.equal(fs.statSync(dest).size, 384 * MiB, 'DEST is complete');
+    const text = stripAnsi(run.raw);
+    const sync = run.raw.indexOf('syncing');
+    t.ok(sync >= 0, `a syncing stage was drawn: ${JSON.stringify(text.slice(-300))}`);
+    if (sync < 0) return;
+    const frame = /syncing[^\r\n\x1b]*/.exec(run.raw.slice(sync))![0];
+    t.match(frame, /^syncing  .*ETA (\d\d:\d\d|--:--)/, `the syncing line has an ETA: ${frame}`);
+    t.match(frame, /\d+%  \d+(\.\d+)? (B|KiB|MiB|GiB) to write/, `and how much the cache still holds: ${frame}`);
+    const lastCopyFrame = run.raw.lastIndexOf('/s  ETA');
+    t.ok(lastCopyFrame < sync, 'it comes after the copy frames');
+    const clear = run.raw.lastIndexOf(`${ESC}[2K`);
+    t.ok(clear > sync, 'the line is erased after the syncing stage');
+    t.comment(`syncing drawn at ${timeOf(run, sync).toFixed(2)} s, line cleared at ${timeOf(run, clear).toFixed(2)} s`);
+  });
+
   t.test('an instant copy shows no bar on a terminal', async (t) => {
     fresh();
     const reflink = runTty(scratch, [small, path.join(out, 'reflinked')]);
@@ -690,11 +769,11 @@ function main(ext4: string, xfs: string, tmpfs: string): void {
   t.test('colour only on a terminal; NO_COLOR and FORCE_COLOR honoured', async (t) => {
     const missing = path.join(scratch, 'no-such-file');
     const dest = path.join(scratch, 'never-written');
-    const errorLine = /tscp:(\x1b\[[0-9;]*m)* cannot copy/;
+    const errorLine = /tscp:(\x1b\[[0-9;]*m)* cannot (copy|stat)/;
 
     const plainPipe = runPiped([missing, dest]);
     t.equal(plainPipe.status, 1, 'pipe: exit 1');
-    t.match(plainPipe.stderr, /^tscp: cannot copy/, 'pipe: the error line starts with a plain "tscp:"');
+    t.match(plainPipe.stderr, /^tscp: cannot (copy|stat)/, 'pipe: the error line starts with a plain "tscp:"');
     t.notMatch(plainPipe.stderr, ESC, 'pipe: no escape codes');
 
     const forcedPipe = runPiped([missing, dest], { FORCE_COLOR: '1' });
@@ -710,11 +789,11 @@ function main(ext4: string, xfs: string, tmpfs: string): void {
     t.match(tty.raw, /(\x1b\[[0-9;]*m)+tscp:/, 'terminal: the error prefix is coloured');
 
     const noColor = runTty(scratch, [missing, dest], { NO_COLOR: '1' });
-    t.match(noColor.raw, /^tscp: cannot copy/, 'terminal, NO_COLOR=1: the error line is there');
+    t.match(noColor.raw, /^tscp: cannot (copy|stat)/, 'terminal, NO_COLOR=1: the error line is there');
     t.notMatch(noColor.raw, ESC, 'terminal, NO_COLOR=1: no escape codes at all');
 
     const forcedOff = runTty(scratch, [missing, dest], { FORCE_COLOR: '0' });
-    t.match(forcedOff.raw, /^tscp: cannot copy/, 'terminal, FORCE_COLOR=0: the error line is there');
+    t.match(forcedOff.raw, /^tscp: cannot (copy|stat)/, 'terminal, FORCE_COLOR=0: the error line is there');
     t.notMatch(forcedOff.raw, ESC, 'terminal, FORCE_COLOR=0: no escape codes at all');
 
     t.notOk(fs.existsSync(dest), 'DEST never written');

@@ -116,6 +116,46 @@ t.test('-h prints usage with every option and exits 0', async (t) => {
   }
 });
 
+t.test('--help shows optional values as GNU cp does, attached with =: --reflink[=WHEN]', async (t) => {
+  const help = tscp(['--help']).stdout;
+  for (const [opt, value] of [['--reflink', 'WHEN'], ['--update', 'WHEN'], ['--preserve', 'LIST']]) {
+    t.match(help, new RegExp(`^\\s+${opt}\\[=${value}\\]\\s`, 'm'), `${opt}[=${value}] in --help`);
+    t.notMatch(help, new RegExp(`${opt} \\[`), `never "${opt} [${value}]" (with a space, which reads as a separate word)`);
+  }
+});
+
+t.test("--reflink always a b: the value goes after '=', and tscp says so", async (t) => {
+  const dir = scratchDir(t);
+  writeRandom(path.join(dir, 'a'), 4 * K);
+  fs.mkdirSync(path.join(dir, 'into'));
+  for (const [word, rest] of [
+    ['always', ['a', 'b']],
+    ['never', ['a', 'b']],
+    ['auto', ['a', 'b']],
+    ['always', ['a', 'into']],
+    ['never', ['-t', 'into', 'a']],
+  ] as [string, string[]][]) {
+    const before = snapshot(dir);
+    const args = ['--reflink', word, ...rest];
+    const r = tscp(args, { cwd: dir });
+    usageError(t, r, args.join(' '));
+    t.equal(
+      r.stderr,
+      `tscp: use --reflink=${word}: a WHEN goes after '=' (a bare --reflink means always, and '${word}' was taken for a SOURCE)\nTry 'tscp --help' for more information.\n`,
+      `${args.join(' ')}: one line saying use --reflink=${word}, then Try 'tscp --help'`,
+    );
+    t.same(snapshot(dir), before, `${args.join(' ')}: nothing touched`);
+  }
+  // A file really named 'always' is a SOURCE like any other: no hint, the copy is done.
+  writeRandom(path.join(dir, 'always'), 4 * K);
+  const r = tscp(['--reflink', 'always', 'a', 'into'], { cwd: dir });
+  t.notMatch(r.stderr, /use --reflink=/, "with a file named 'always', no hint");
+  t.ok(
+    r.status === 0 ? fs.existsSync(path.join(dir, 'into', 'always')) : /cannot reflink 'always'/.test(r.stderr),
+    `it is taken as a SOURCE: reflinked, or refused by this filesystem (${r.status}: ${r.stderr.trim()})`,
+  );
+});
+
 t.test('size suffixes end to end', async (t) => {
   const dir = scratchDir(t);
   const src = path.join(dir, 'src');
