@@ -41,6 +41,7 @@ export type FromCopyWorker =
   | { type: 'start'; info: { source: string; dest: string; totalBytes: number | null; mode: CopyMode } }
   | { type: 'method'; method: Method }
   | { type: 'fallback'; fallback: Fallback }
+  | { type: 'stage'; stage: 'syncing' }
   | { type: 'progress'; done: number; total: number | null }
   | { type: 'done'; result: CopyResult }
   | { type: 'failed'; error: SentError }

@@ -90,6 +90,8 @@ export class CopyThread {
             return reporter?.start?.(msg.info);
           case 'method':
             return reporter?.method?.(msg.method);
+          case 'stage':
+            return reporter?.stage?.(msg.stage);
           case 'fallback':
             this.fallbacks.push(msg.fallback);
             return reporter?.fallback?.(msg.fallback);

@@ -53,6 +53,7 @@ async function run(job: CopyJob): Promise<void> {
       },
       // Always sent (they are few): a main thread that gives up on a blocked worker reports them.
       fallback: (fallback) => send({ type: 'fallback', fallback }),
+      stage: (stage) => send({ type: 'stage', stage }),
       ...(job.report
         ? {
             start: (info) => send({ type: 'start', info }),

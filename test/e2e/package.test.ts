@@ -154,7 +154,9 @@ const [src, dst] = process.argv.slice(2) as [string, string];
 const mode: CopyMode = 'auto';
 const options: CopyOptions = { mode };
 const result: CopyResult = await copy(src, dst, options);
-const moved: number = result.bytes.reflinked + result.bytes.copyFileRange + result.bytes.sendfile + result.bytes.readWrite + result.bytes.holes;
+// Byte counts are numbers, or bigints past 2^53-1: Number() for arithmetic that may round.
+const b = result.bytes;
+const moved: number = [b.reflinked, b.copyFileRange, b.sendfile, b.readWrite, b.holes].reduce<number>((sum, n) => sum + Number(n), 0);
 const errnos: string[] = result.fallbacks.map((f) => f.errno);
 // @ts-expect-error the modes are a union of literals, not any string
 const wrong: CopyOptions = { mode: 'sideways' };
