@@ -121,11 +121,29 @@ export async function main(proc: Proc): Promise<number> {
   }
 }
 
+/** Options whose value is the next argument when not given with '=' (commander reads them so). */
+const TAKES_NEXT = new Set(['-t', '--target-directory', '-j', '--jobs', '-s', '--src-offset', '-d', '--dst-offset', '-l', '--length', '--no-preserve']);
+
+/**
+ * Whether the command line asks for --json, read as commander will read it: `--` ends the
+ * options, but not where it is another option's value (`--length -- --json` asks), and
+ * `--json` as a value (`-s --json`) is not the option.
+ */
+export function asksForJson(args: string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return false;
+    if (a === '--json') return true;
+    if (TAKES_NEXT.has(a) || (/^-[a-zA-Z]+$/.test(a) && TAKES_NEXT.has(`-${a[a.length - 1]}`))) i++;
+  }
+  return false;
+}
+
 export function internalError(proc: Proc, err: unknown): number {
   const message = `internal error: ${err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err)}`;
   proc.stderr.write(`tscp: ${message.split('\n')[0]}\n`);
   const args = proc.argv.slice(2);
-  if (args.slice(0, args.includes('--') ? args.indexOf('--') : undefined).includes('--json')) {
+  if (asksForJson(args)) {
     writeJson(proc, { ...usageReport(message), exitCode: EXIT_FAILED, error: { kind: 'internal', code: null, message, bytesCopied: 0 } });
   }
   return EXIT_FAILED;
@@ -156,7 +174,7 @@ async function run(proc: Proc): Promise<number> {
 
 async function parseAndRun(proc: Proc, args: string[], thread: CopyThread | undefined): Promise<number> {
   const commander = await import('commander');
-  const jsonWanted = args.slice(0, args.includes('--') ? args.indexOf('--') : undefined).includes('--json');
+  const jsonWanted = asksForJson(args);
   const program = buildProgram(commander, version(), {
     out: (s) => void proc.stdout.write(s),
     // Under --json, usage errors become the JSON report; commander's text stays off stderr.

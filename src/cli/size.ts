@@ -33,7 +33,7 @@ export class SizeError extends Error {
 export function parseSize(text: string): bigint {
   const m = SIZE_PATTERN.exec(text.trim());
   if (!m) {
-    if (/^\s*-/.test(text)) throw new SizeError('must not be negative');
+    if (/^\s*-(0x)?[0-9]/i.test(text)) throw new SizeError('must not be negative');
     if (/^\s*[0-9]*\.[0-9]/.test(text)) throw new SizeError('must be a whole number of bytes');
     throw new SizeError('not a number (use bytes, 0x hex, or a suffix K, M, G, T, KiB... or KB, MB...)');
   }

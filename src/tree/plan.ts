@@ -97,7 +97,14 @@ export async function planOperands(
   try {
     destStat = await statOf(dest, true);
   } catch (err) {
-    if ((err as { code?: string }).code !== 'ENOENT') throw err;
+    const code = (err as { code?: string }).code;
+    if (code === undefined) throw err;
+    if (code !== 'ENOENT') {
+      // DEST runs into a file ('file/', 'file/x': ENOTDIR), a loop, a denied directory...:
+      // cp's words, one line, before anything is copied.
+      const what = options.targetDirectory ? `target directory ${quotePath(dest)}` : `cannot stat ${quotePath(dest)}`;
+      throw new OperandError(`${what}: ${errnoMessage(code)} (${code})`, code, pathText(dest));
+    }
   }
   let intoDirectory: boolean;
   if (options.noTargetDirectory) {

@@ -287,3 +287,17 @@ t.test('an unexpected exception (a bug) is one line and exit 1, never a stack tr
   t.notOk(fs.existsSync(dst), 'no DEST');
   t.same(fs.readdirSync(dir).filter((n) => n.startsWith('.tscp-')), [], 'no temporary file');
 });
+
+t.test('--json is read where commander reads it', async (t) => {
+  const { asksForJson } = await import('../../src/cli/main.js');
+  t.equal(asksForJson(['--json', 'a', 'b']), true);
+  t.equal(asksForJson(['a', 'b', '--json']), true, 'after the operands');
+  t.equal(asksForJson(['--', '--json', 'b']), false, 'after --, a file named --json');
+  t.equal(asksForJson(['--length', '--', '--json', 'a', 'b']), true, '-- as the value of --length does not end the options');
+  t.equal(asksForJson(['-s', '--json', 'a', 'b']), false, '--json as the value of -s is not the option');
+  t.equal(asksForJson(['-vl', '--json', 'a', 'b']), false, 'nor as the value of a cluster ending in -l');
+  t.equal(asksForJson(['--length=--', '--json', 'a', 'b']), true, 'a value given with = takes nothing after it');
+  const r = await run(['--length', '--', '--json', 'a', 'b']);
+  t.equal(r.code, 2, 'usage error');
+  t.match(JSON.parse(r.stdout), { ok: false, exitCode: 2, error: { kind: 'usage' } }, 'and the JSON document it asked for');
+});

@@ -242,6 +242,17 @@ t.test("DEST with a trailing slash that is not a directory fails before any byte
   }
   t.same(fs.readdirSync(dir), ['file'], 'nothing created');
   t.equal(fs.readFileSync(path.join(dir, 'file'), 'utf8'), 'x', 'the file is untouched');
+  // Trees and several sources: DEST under a regular file is refused up front, one line.
+  for (const [args, line] of [
+    [['-r', 'file', 'file/'], "tscp: cannot stat 'file/': Not a directory (ENOTDIR)"],
+    [['-a', 'file', 'file/x'], "tscp: cannot stat 'file/x': Not a directory (ENOTDIR)"],
+    [['-t', 'file/', 'file'], "tscp: target directory 'file/': Not a directory (ENOTDIR)"],
+    [['file', 'file', 'file/x'], "tscp: cannot stat 'file/x': Not a directory (ENOTDIR)"],
+  ] as const) {
+    const r = tscp([...args], { cwd: dir });
+    t.equal(r.status, 2, `${args.join(' ')}: exit 2`);
+    t.equal(r.stderr.split('\n')[0], line, `${args.join(' ')}: cp's words, no stack trace`);
+  }
   fs.mkdirSync(path.join(dir, 'd'));
   const ok = tscp(['file', 'd/'], { cwd: dir });
   t.equal(ok.status, 0, 'a real directory with a slash: copied into it');
