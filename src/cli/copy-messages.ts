@@ -3,7 +3,6 @@
  * apart from the worker's code so the main thread can use it without running the worker.
  */
 import type { CopyErrorDetails } from '../copy/errors.js';
-import type { FilePath } from '../copy/paths.js';
 import type { CopyMode, CopyOptions, CopyResult, Fallback, Method } from '../copy/types.js';
 
 /** What the main thread shares with the worker before any job. */
@@ -14,12 +13,8 @@ export interface CopyWorkerData {
   done: SharedArrayBuffer;
 }
 
-/** A path as it crossed threads: a Buffer arrives as a plain Uint8Array. */
+/** A path as it crossed threads: a Buffer arrives as a plain Uint8Array (revivePath makes it one again). */
 export type SentPath = string | Uint8Array;
-
-export function revive(p: SentPath): FilePath {
-  return typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-}
 
 /** The options that cross to the worker: plain data, no callbacks, no Sys. */
 export type JobOptions = Pick<CopyOptions, 'mode' | 'srcOffset' | 'dstOffset' | 'length' | 'inplace' | 'fsync' | 'noClobber' | 'noTargetDirectory' | 'umask' | 'unnamedTemp'>;

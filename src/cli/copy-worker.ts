@@ -11,21 +11,16 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { copy } from '../copy/copy.js';
 import { CopyError } from '../copy/errors.js';
 import type { CopyOptions } from '../copy/types.js';
-import { revive, type CopyJob, type CopyWorkerData, type FromCopyWorker } from './copy-messages.js';
+import { revivePath as revive, sharedFlagSignal } from '../copy/cross-thread.js';
+import { type CopyJob, type CopyWorkerData, type FromCopyWorker } from './copy-messages.js';
 
 /** How often progress is sent for the bar (it redraws 10 times a second). */
 const PROGRESS_EVERY_MS = 100;
 
 const init = workerData as CopyWorkerData;
-const flag = new Int32Array(init.abortFlag);
 const doneSoFar = new BigInt64Array(init.done);
 /** The engine reads `aborted` between chunks: here it is the flag the main thread sets. */
-const signal = {
-  get aborted() {
-    return Atomics.load(flag, 0) !== 0;
-  },
-  reason: 'interrupted',
-} as unknown as AbortSignal;
+const signal = sharedFlagSignal(init.abortFlag);
 
 const port = parentPort!;
 const send = (msg: FromCopyWorker) => port.postMessage(msg);

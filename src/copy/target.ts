@@ -168,15 +168,23 @@ function carryAttributes(sys: Sys, destPath: SysPath, tempFd: number): boolean {
   }
 }
 
-/** The flags of `fd`, 0 where the filesystem has none (tmpfs before 6.0, FUSE, NFS...). */
-function inodeFlags(sys: Sys, fd: number): number | null {
+/**
+ * What `read` answers; `none` where the filesystem has no such thing (it answers one of
+ * `unsupported`); null where the call failed otherwise (unknown: nothing may be assumed).
+ */
+function readOrNone<T>(read: () => T, none: T, ...unsupported: string[]): T | null {
   try {
-    return sys.getInodeFlags(fd);
+    return read();
   } catch (err) {
-    if (isErrno(err, 'ENOTTY', 'EOPNOTSUPP', 'EINVAL', 'ENOSYS')) return 0;
+    if (isErrno(err, ...unsupported)) return none;
     if (err instanceof SysError) return null;
     throw err;
   }
+}
+
+/** The flags of `fd`, 0 where the filesystem has none (tmpfs before 6.0, FUSE, NFS...). */
+function inodeFlags(sys: Sys, fd: number): number | null {
+  return readOrNone(() => sys.getInodeFlags(fd), 0, 'ENOTTY', 'EOPNOTSUPP', 'EINVAL', 'ENOSYS');
 }
 
 function carryFlags(sys: Sys, destFd: number, tempFd: number): boolean {
@@ -198,13 +206,7 @@ function carryFlags(sys: Sys, destFd: number, tempFd: number): boolean {
 
 /** The names of a file's xattrs; [] where the filesystem has none; null if unreadable. */
 function xattrNames(sys: Sys, fd: number): string[] | null {
-  try {
-    return sys.listXattrs(fd);
-  } catch (err) {
-    if (isErrno(err, 'EOPNOTSUPP')) return [];
-    if (err instanceof SysError) return null;
-    throw err;
-  }
+  return readOrNone(() => sys.listXattrs(fd), [], 'EOPNOTSUPP');
 }
 
 function carryXattrs(sys: Sys, destFd: number, tempFd: number): boolean {

@@ -47,10 +47,6 @@ export function entryStat(s: FileStat): EntryStat {
   };
 }
 
-/** A path that crossed threads: a Buffer arrives as a plain Uint8Array and must be one again. */
-export function revivePath<P extends string | Uint8Array>(p: P): string | Buffer {
-  return typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-}
 
 /** A directory entry's name: a string when its bytes are UTF-8 (faster), else the bytes. */
 export function nameOf(bytes: Buffer): string | Buffer {

@@ -10,7 +10,8 @@ import { baseName, decorateName, dirName, joinPath, pathText, quotePath, type Fi
 import { TEMP_PREFIX, randomHex } from '../copy/target.js';
 import type { CopyMode, Method } from '../copy/types.js';
 import { SysError, isErrno, type DirReader, type Sys } from '../sys/index.js';
-import { entryStat, nameOf, revivePath, type EntryStat } from './entry-stat.js';
+import { revivePath } from '../copy/cross-thread.js';
+import { entryStat, nameOf, type EntryStat } from './entry-stat.js';
 import { applyMetadata, type MetadataContext, type PreserveError } from './metadata.js';
 import type { Dereference, EntryResult, Preserve, TreeError, Update } from './types.js';
 

@@ -12,7 +12,7 @@ import { runTask, type RunSettings, type Task, type TaskContext, type TaskOutcom
 import type { BytesByMethod, Fallback, Method } from '../copy/types.js';
 import { addByteCounts } from '../copy/bytes.js';
 import { pathText } from '../copy/paths.js';
-import { revivePath } from './entry-stat.js';
+import { revivePath, sharedFlagSignal } from '../copy/cross-thread.js';
 
 export interface WorkerInit {
   settings: RunSettings;
@@ -42,17 +42,8 @@ export type FromWorker =
 const PROGRESS_EVERY_MS = 100;
 
 const init = workerData as WorkerInit;
-const flag = new Int32Array(init.abortFlag);
-/**
- * The engine checks `signal.aborted` between chunks; here it reads the flag the main
- * thread sets, so a worker notices an interrupt within one chunk even while busy.
- */
-const signal = {
-  get aborted() {
-    return Atomics.load(flag, 0) !== 0;
-  },
-  reason: 'interrupted',
-} as unknown as AbortSignal;
+/** The flag the main thread sets: a worker notices an interrupt within one chunk even while busy. */
+const signal = sharedFlagSignal(init.abortFlag);
 
 const listings = new Map<number, DirReader>();
 const refusals = new Map<string, Map<Method, string>>();

@@ -1,0 +1,25 @@
+/**
+ * What the engine needs when it runs in a worker thread (the CLI's single copy, the tree's
+ * workers): paths and an abort signal that survive the crossing between threads.
+ */
+import type { FilePath } from './paths.js';
+
+/** A path as it crossed threads (a Buffer arrives as a plain Uint8Array), made a FilePath again. */
+export function revivePath(p: string | Uint8Array): FilePath {
+  return typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+}
+
+/**
+ * An AbortSignal over a flag in shared memory that another thread sets: the engine reads
+ * `signal.aborted` between chunks, so the copy stops within one chunk of the flag being
+ * set even while this thread never yields to its event loop.
+ */
+export function sharedFlagSignal(flag: SharedArrayBuffer): AbortSignal {
+  const view = new Int32Array(flag);
+  return {
+    get aborted() {
+      return Atomics.load(view, 0) !== 0;
+    },
+    reason: 'interrupted',
+  } as unknown as AbortSignal;
+}
