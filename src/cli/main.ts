@@ -164,12 +164,26 @@ async function run(proc: Proc): Promise<number> {
   // A single-file copy runs in a worker thread (copy-thread.ts). It is started now, before
   // the options are even parsed, so that its start-up and its loading of the engine and
   // koffi overlap the work below; a command that turns out not to need it closes it.
-  const thread = args.length > 0 && !args.includes('--help') && !args.includes('-h') ? new (await import('./copy-thread.js')).CopyThread() : undefined;
+  const wantsThread = args.length > 0 && !args.includes('--help') && !args.includes('-h') && !looksRecursive(args);
+  const thread = wantsThread ? new (await import('./copy-thread.js')).CopyThread() : undefined;
   try {
     return await parseAndRun(proc, args, thread);
   } finally {
     if (thread && !thread.started) void thread.close();
   }
+}
+
+/**
+ * Whether the command line asks for a tree copy (-r, -R, -a): a worker started ahead for a
+ * single copy would only be closed again, after its koffi load, before the tree's start.
+ * A guess before parsing; a wrong one costs time, never behaviour.
+ */
+function looksRecursive(args: string[]): boolean {
+  for (const a of args) {
+    if (a === '--') return false;
+    if (a === '--recursive' || a === '--archive' || (/^-[a-zA-Z]+$/.test(a) && /[rRa]/.test(a))) return true;
+  }
+  return false;
 }
 
 async function parseAndRun(proc: Proc, args: string[], thread: CopyThread | undefined): Promise<number> {
