@@ -650,8 +650,9 @@ function main(ext4: string, xfs: string, tmpfs: string): void {
         const screen = pane.screen();
         const at = performance.now();
         for (const line of screen.split('\n')) if (BAR_TRACE.test(line) && !line.startsWith('tscp:')) lines.push({ width, line: line.trimEnd(), at });
-        // Halfway through the lines seen at 50 columns, narrow the window to 44.
-        if (!resized && lines.filter((l) => l.width === 50).length >= 5) {
+        // Once several different lines were seen at 50 columns (the screen is captured every
+        // 15 ms, so most captures repeat a line), narrow the window to 44.
+        if (!resized && new Set(lines.filter((l) => l.width === 50).map((l) => l.line)).size >= 4) {
           tmux.cmd('resize-window', '-t', pane.name, '-x', '44');
           resized = true;
           resizedAt = performance.now();
