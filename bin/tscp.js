@@ -1,4 +1,7 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
-
-process.exitCode = await main(process);
+// CommonJS (bin/package.json): Node starts it without its ES-module loader (src/cli/entry.ts).
+require('../dist/bin/entry.cjs')
+  .main(process)
+  .then((code) => {
+    process.exitCode = code;
+  });

@@ -15,11 +15,9 @@ import { Worker } from 'node:worker_threads';
 import { CopyError } from '../copy/errors.js';
 import type { FilePath } from '../copy/paths.js';
 import type { CopyResult, Fallback, Reporter } from '../copy/types.js';
-import { revivePath as revive } from '../copy/cross-thread.js';
+import { INTERRUPT_GRACE_MS, revivePath as revive } from '../copy/cross-thread.js';
 import { type CopyJob, type CopyWorkerData, type FromCopyWorker, type JobOptions } from './copy-messages.js';
 
-/** After a signal, how long the worker has to stop and clean up (as for trees). */
-export const INTERRUPT_GRACE_MS = 250;
 /** How long to wait for the temporary file's removal (itself possibly on a hung filesystem). */
 const REMOVE_WITHIN_MS = 100;
 

@@ -6,25 +6,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { ByteCount, CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
 import { byteCount } from '../copy/bytes.js';
-import type { CopyThread } from './copy-thread.js';
+import { copyStaysLocal } from './local-files.js';
+import { packageVersion } from './version.js';
+import { InlineCopy } from './inline-copy.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
+import { HANDLED_SIGNALS, SIGNAL_NUMBERS, catchSignals, hangUp, type Proc } from './signals.js';
 import { UsageError, buildProgram, checkBareReflink, normalizeArgs, planFrom, type ParsedOptions, type Plan } from './options.js';
 
 export { HELP_FOOTER } from './options.js';
+export type { Proc } from './signals.js';
 
-/** What main() needs of `process`; tests pass their own. */
-export interface Proc {
-  argv: string[];
-  env: NodeJS.ProcessEnv;
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-  /** The raw command line (NUL-separated, as /proc/self/cmdline); read from /proc for the real process. */
-  cmdline?: Buffer;
-  on?(event: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
-  off?(event: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
-  pid?: number;
-  kill?(pid: number, signal: NodeJS.Signals): unknown;
-}
 
 /**
  * The operands' raw bytes. Node decodes argv as UTF-8 and turns bytes that are not into
@@ -62,12 +53,9 @@ function readCmdline(proc: Proc): Buffer | null {
   }
 }
 
-export const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
-export const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  return packageVersion(new URL('../../package.json', import.meta.url));
 }
 
 function exitCodeFor(err: CopyError, signal: NodeJS.Signals | undefined): number {
@@ -161,32 +149,10 @@ async function run(proc: Proc): Promise<number> {
     proc.stdout.write(`${version()}\n`);
     return EXIT_OK;
   }
-  // A single-file copy runs in a worker thread (copy-thread.ts). It is started now, before
-  // the options are even parsed, so that its start-up and its loading of the engine and
-  // koffi overlap the work below; a command that turns out not to need it closes it.
-  const wantsThread = args.length > 0 && !args.includes('--help') && !args.includes('-h') && !looksRecursive(args);
-  const thread = wantsThread ? new (await import('./copy-thread.js')).CopyThread() : undefined;
-  try {
-    return await parseAndRun(proc, args, thread);
-  } finally {
-    if (thread && !thread.started) void thread.close();
-  }
+  return parseAndRun(proc, args);
 }
 
-/**
- * Whether the command line asks for a tree copy (-r, -R, -a): a worker started ahead for a
- * single copy would only be closed again, after its koffi load, before the tree's start.
- * A guess before parsing; a wrong one costs time, never behaviour.
- */
-function looksRecursive(args: string[]): boolean {
-  for (const a of args) {
-    if (a === '--') return false;
-    if (a === '--recursive' || a === '--archive' || (/^-[a-zA-Z]+$/.test(a) && /[rRa]/.test(a))) return true;
-  }
-  return false;
-}
-
-async function parseAndRun(proc: Proc, args: string[], thread: CopyThread | undefined): Promise<number> {
+async function parseAndRun(proc: Proc, args: string[]): Promise<number> {
   const commander = await import('commander');
   const jsonWanted = asksForJson(args);
   const program = buildProgram(commander, version(), {
@@ -228,9 +194,6 @@ async function parseAndRun(proc: Proc, args: string[], thread: CopyThread | unde
   }
   const opts = program.opts<ParsedOptions>();
   if (plan.kind === 'tree') {
-    // Its worker must be gone before the tree's load koffi: koffi aborts the process when
-    // two threads load it at the same moment (see tree/worker.ts).
-    await thread?.close();
     const { runTree } = await import('./run-tree.js');
     return runTree(proc, plan, opts);
   }
@@ -238,10 +201,13 @@ async function parseAndRun(proc: Proc, args: string[], thread: CopyThread | unde
   const source: FilePath = plan.source;
   const dest: FilePath = plan.dest;
 
-  // Loaded only now: --help and --version never load the engine. The main thread never
-  // loads native code for a single copy: the engine runs in the worker.
-  const { CopyThread } = await import('./copy-thread.js');
-  const worker = thread ?? new CopyThread();
+  // Regular files on local filesystems are copied on this thread: each call returns, and the
+  // engine gives the event loop a turn between calls, so signals are heard. Anything else
+  // (a FIFO, a device, a network or FUSE mount) runs in a worker, whose blocked call this
+  // thread can give up on (copy-thread.ts). Loaded only now: --help and --version never
+  // load the engine.
+  const local = await copyStaysLocal(source, dest);
+  const worker = local ? new InlineCopy() : new (await import('./copy-thread.js')).CopyThread();
   const { paint, showProgress } = await outputChoices(proc, opts);
   let progress: (Reporter & { stop(): void }) | undefined;
   if (showProgress) {
@@ -313,27 +279,6 @@ async function parseAndRun(proc: Proc, args: string[], thread: CopyThread | unde
   }
 }
 
-/**
- * Signals abort the copy at its next chunk (so temporary files are removed and DEST stays
- * as it was) instead of Node dying mid-write. `caught` is the first signal received.
- */
-export function catchSignals(proc: Proc): { controller: AbortController; onSignal: (s: NodeJS.Signals) => void; caught?: NodeJS.Signals; release(): void } {
-  const controller = new AbortController();
-  const state = {
-    controller,
-    caught: undefined as NodeJS.Signals | undefined,
-    onSignal: (signal: NodeJS.Signals) => {
-      state.caught ??= signal;
-      controller.abort(signal);
-    },
-    release: () => {
-      for (const s of HANDLED_SIGNALS) proc.off?.(s, state.onSignal);
-    },
-  };
-  for (const s of HANDLED_SIGNALS) proc.on?.(s, state.onSignal);
-  return state;
-}
-
 /** Colour (only on a terminal, for humans) and whether to draw progress: the same for files and trees. */
 export async function outputChoices(proc: Proc, opts: ParsedOptions): Promise<{ paint: Painter; showProgress: boolean }> {
   const paint = await painter(!opts.json && wantsColor(proc.env, proc.stderr.isTTY));
@@ -347,18 +292,6 @@ async function isDirectory(p: FilePath): Promise<boolean> {
     (st) => st.isDirectory(),
     () => false,
   );
-}
-
-/**
- * After a hang-up of the terminal tscp writes to, the cleanup done, die by SIGHUP itself
- * (the shell still sees 129): Node 20 aborts when it exits normally after its terminal is
- * gone, trying to restore the terminal's settings (nodejs/node#51519). Without a terminal
- * there is nothing to restore, and tscp exits 129 normally.
- */
-export function hangUp(proc: Proc, handler: (signal: NodeJS.Signals) => void, signal: NodeJS.Signals = 'SIGHUP'): void {
-  if (proc.kill === undefined || proc.pid === undefined) return;
-  for (const s of HANDLED_SIGNALS) proc.off?.(s, handler);
-  proc.kill(proc.pid, signal);
 }
 
 /** The --json document (schema version 1; documented in README.md and tscp(1)). */

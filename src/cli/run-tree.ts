@@ -6,7 +6,8 @@
 import { quotePath, type CopyMode } from '../copy/index.js';
 import type { TreeOptions, TreeReporter } from '../tree/types.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
-import { SIGNAL_NUMBERS, catchSignals, hangUp, outputChoices, writeJson, type Proc } from './main.js';
+import { outputChoices, writeJson } from './main.js';
+import { SIGNAL_NUMBERS, catchSignals, hangUp, type Proc } from './signals.js';
 import type { ParsedOptions } from './options.js';
 import { describeEntry, describeTree, treeJson } from './tree-report.js';
 

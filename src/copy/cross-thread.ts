@@ -4,6 +4,13 @@
  */
 import type { FilePath } from './paths.js';
 
+/**
+ * After a signal, how long a copy running off the main thread (a worker, a tree's workers,
+ * Node's thread pool) has to stop and clean up before it is given up on: well inside the
+ * 0.5 s within which tscp must end.
+ */
+export const INTERRUPT_GRACE_MS = 250;
+
 /** A path as it crossed threads (a Buffer arrives as a plain Uint8Array), made a FilePath again. */
 export function revivePath(p: string | Uint8Array): FilePath {
   return typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);

@@ -7,7 +7,7 @@ import { constants as fsConstants } from 'node:fs';
 import { O_TMPFILE, SysError, isErrno, type FileStat, type Sys, type SysPath } from '../sys/index.js';
 import { CopyError } from './errors.js';
 import { closeQuietly, fail, fsyncDirectory, removeQuietly, syncing, type Job } from './job.js';
-import { baseName, decorateName, dirName, joinPath } from './paths.js';
+import { TEMP_PREFIX, baseName, decorateName, dirName, joinPath, randomHex } from './paths.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fsConstants;
 
@@ -37,15 +37,7 @@ export const KEPT_INODE_FLAGS =
 const FILE_CAPABILITY = 'security.capability';
 
 /** Prefix of the temporary file a whole-file copy writes before renaming it over DEST. */
-export const TEMP_PREFIX = '.tscp-';
-
-/**
- * Random hex for the temporary file's name. Web Crypto's getRandomValues is already in the
- * process; importing node:crypto would add ~7 ms to every start (bench/README.md).
- */
-export function randomHex(bytes: number): string {
-  return Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
-}
+export { TEMP_PREFIX, randomHex } from './paths.js';
 
 /** Where a whole-file copy writes: a temporary file beside DEST, or DEST itself (--inplace). */
 export interface WholeFileTarget {

@@ -16,7 +16,7 @@ import os from 'node:os';
 import { pathText, joinPath, quotePath, type FilePath } from '../copy/paths.js';
 import type { BytesByMethod, Fallback } from '../copy/types.js';
 import { addByteCounts } from '../copy/bytes.js';
-import { revivePath } from '../copy/cross-thread.js';
+import { INTERRUPT_GRACE_MS, revivePath } from '../copy/cross-thread.js';
 import type { EntryStat } from './entry-stat.js';
 import { OperandError, planOperands, type PlannedOperand } from './plan.js';
 import { InlinePool, WorkerPool, type BatchResult, type PoolEvents, type Runner } from './pool.js';
@@ -45,8 +45,6 @@ const BATCH_TASKS = 64;
 const BATCH_BYTES = 32 * 1024 * 1024;
 /** Batches in flight per worker: one running, one queued behind it, so none waits idle. */
 const IN_FLIGHT_PER_WORKER = 2;
-/** After an interrupt, how long to wait for workers to finish their cleanup. */
-const INTERRUPT_GRACE_MS = 250;
 
 const NOTHING: Preserve = { mode: false, ownership: false, timestamps: false, links: false, xattr: false };
 

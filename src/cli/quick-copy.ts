@@ -1,0 +1,164 @@
+/**
+ * The quick way for the commonest command line, `tscp SOURCE DEST` of a plain file to a new
+ * name: Node's own copyFile, which libuv runs on its thread pool (FICLONE, else
+ * copy_file_range, else sendfile: the engine's chain for a file without holes), so the
+ * process never loads commander, koffi or the engine, nor starts the copy worker. That
+ * fixed cost was most of a small or reflinked copy's time (README, Performance).
+ *
+ * Only where the result is the engine's, byte for byte and bit for bit; everything else is
+ * declined before any file is made, and the engine does it:
+ * - SOURCE a regular file that cannot hold holes (allocated blocks cover its size), without
+ *   set-user-ID, set-group-ID or sticky bits; a sparse file needs SEEK_DATA to stay sparse;
+ * - DEST missing (or a directory without SOURCE's name in it): replacing a file is the
+ *   engine's (it keeps DEST's flags, xattrs, owner and hard links, as cp does);
+ * - both on a local disk or memory filesystem (statfs type): /proc and /sys files report
+ *   size 0 and must be read, FUSE and network filesystems get the engine's chunked calls;
+ * - a copy that may take long (larger than QUICK_COPY_BYTES, or across filesystems where
+ *   the method matters) only when it is a reflink (FICLONE_FORCE), or when no progress bar
+ *   was asked for;
+ * - no -v, --json or other option that changes what is done or said (see plainOperands).
+ *
+ * The main thread only waits here (every call is on the thread pool), so signals are heard
+ * during the whole copy, as with the worker: see main.ts for what an interruption prints.
+ */
+import fs, { chmodSync, constants, copyFileSync, lstatSync, renameSync, rmSync } from 'node:fs';
+import { LOCAL_FILESYSTEMS, onPool, survey } from './local-files.js';
+import { baseName, dirName, joinPath, tempPathBeside } from '../copy/paths.js';
+
+/** Largest copy done this way whatever the filesystems and the terminal: tens of ms at most. */
+export const QUICK_COPY_BYTES = 64 * 1024 * 1024;
+
+/** Options that change nothing in how a plain copy is made or reported when it succeeds. */
+const HARMLESS_OPTIONS = new Set(['-q', '--quiet', '--no-progress', '--reflink=auto']);
+/** Options that ask for the progress bar to stay off. */
+const NO_PROGRESS = new Set(['-q', '--quiet', '--no-progress']);
+
+const SPECIAL_MODE_BITS = 0o7000;
+
+/**
+ * SOURCE and DEST when the command line is two operands and at most options from
+ * HARMLESS_OPTIONS; null for anything else (commander then reads it). An operand that
+ * starts with '-' or holds U+FFFD (bytes that are not UTF-8: main.ts recovers them) is left
+ * to the full parser.
+ */
+export function plainOperands(args: string[]): { source: string; dest: string; progressOff: boolean } | null {
+  const operands: string[] = [];
+  let progressOff = false;
+  for (const arg of args) {
+    if (arg.startsWith('-') && arg !== '-') {
+      if (!HARMLESS_OPTIONS.has(arg)) return null;
+      progressOff ||= NO_PROGRESS.has(arg);
+    } else if (arg.includes('\uFFFD') || arg === '-') {
+      return null;
+    } else {
+      operands.push(arg);
+    }
+  }
+  if (operands.length !== 2) return null;
+  return { source: operands[0]!, dest: operands[1]!, progressOff };
+}
+
+export type QuickCopyOutcome =
+  /** Not a case for the quick way: nothing was made; the engine does the copy. */
+  | { kind: 'declined' }
+  | { kind: 'copied'; dest: string }
+  /**
+   * A signal came: the temporary file is removed and DEST was never made. `settled` is false
+   * when the thread pool's copy was still running after the grace: the caller must die by
+   * the signal (Node waits for the pool at exit).
+   */
+  | { kind: 'interrupted'; dest: string; bytesWritten: number; settled: boolean };
+
+export interface QuickCopyOptions {
+  /** Applied to SOURCE's permission bits for the new DEST, as the engine does. */
+  umask: number;
+  /**
+   * Whether a progress bar would be drawn (then only copies that finish at once are done
+   * here); asked only for a large file: finding whether stderr is a terminal costs ms.
+   */
+  progressWanted(): boolean;
+  signal: AbortSignal;
+  /** After a signal, how long the copy may take to return before it is given up on. */
+  graceMs: number;
+}
+
+export async function quickCopy(source: string, dest: string, options: QuickCopyOptions): Promise<QuickCopyOutcome> {
+  const declined = { kind: 'declined' } as const;
+  const found = await survey(source, dest);
+  if (found === null || options.signal.aborted) return declined;
+  const src = found.source;
+  if (!src.isFile() || (src.mode & SPECIAL_MODE_BITS) !== 0 || !LOCAL_FILESYSTEMS.has(found.sourceFsType)) return declined;
+  // Fewer blocks than bytes: there may be holes, which only SEEK_DATA keeps.
+  if (src.blocks * 512 < src.size) return declined;
+  let target: string;
+  let targetDev: number;
+  if (found.dest === null) {
+    // A missing DEST named with a trailing slash is the engine's ENOTDIR.
+    if (dest.endsWith('/') || found.parentFsType === null || found.parentDev === null || !LOCAL_FILESYSTEMS.has(found.parentFsType)) return declined;
+    target = dest;
+    targetDev = found.parentDev;
+  } else {
+    // An existing DEST is replaced by the engine (which keeps its flags, xattrs, owner, links).
+    if (!found.dest.isDirectory() || found.destFsType === null || !LOCAL_FILESYSTEMS.has(found.destFsType)) return declined;
+    target = joinPath(dest, baseName(source)) as string;
+    targetDev = found.dest.dev;
+    // From here on every call is on a local disk or memory filesystem: bounded, so made here.
+    if (existsWithoutFollowing(target)) return declined;
+  }
+  const sameFilesystem = targetDev === src.dev;
+  const temp = tempPathBeside(target) as string;
+  const mode = src.mode & 0o777 & ~options.umask;
+  if (src.size <= QUICK_COPY_BYTES) {
+    // Tens of milliseconds at most: made here, without another round trip to the pool.
+    try {
+      copyFileSync(source, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+    } catch {
+      // Nothing to remove: libuv removes a file it made when its copy fails, and a name
+      // that existed (EEXIST: O_EXCL never follows a link planted there) is not ours.
+      return declined;
+    }
+  } else {
+    // Longer copies on the pool, and only where the engine would use the same method and
+    // nobody waits for a progress bar: otherwise a reflink or nothing.
+    const anyMethod = sameFilesystem && !options.progressWanted();
+    const flags = constants.COPYFILE_EXCL | (anyMethod ? constants.COPYFILE_FICLONE : constants.COPYFILE_FICLONE_FORCE);
+    const copying = onPool.copyFile(source, temp, flags).then(
+      () => true,
+      () => false,
+    );
+    const aborted = new Promise<'aborted'>((resolve) => options.signal.addEventListener('abort', () => resolve('aborted'), { once: true }));
+    const first = await Promise.race([copying, aborted]);
+    if (first === 'aborted') return interrupted(copying, temp, target, options.graceMs);
+    if (!first) return declined;
+  }
+  try {
+    chmodSync(temp, mode);
+    renameSync(temp, target);
+  } catch {
+    rmSync(temp, { force: true });
+    return declined;
+  }
+  return { kind: 'copied', dest: target };
+}
+
+function existsWithoutFollowing(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+async function interrupted(copying: Promise<boolean>, temp: string, dest: string, graceMs: number): Promise<QuickCopyOutcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([copying.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+  clearTimeout(timer);
+  const bytesWritten = await onPool.stat(temp).then(
+    (st) => st.size,
+    () => 0,
+  );
+  // On the pool too: the filesystem is local, but the copy there may still hold it busy.
+  await new Promise<void>((resolve) => fs.rm(temp, { force: true }, () => resolve()));
+  return { kind: 'interrupted', dest, bytesWritten, settled };
+}
