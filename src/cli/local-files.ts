@@ -4,7 +4,10 @@
  * network or FUSE mount it may block for ever, and while the main thread is blocked Node
  * runs no signal handler. So the main thread copies only regular files on the filesystems
  * below, and learns that without a call of its own: every look-up runs on libuv's thread
- * pool, which a hung mount can hold but not this thread.
+ * pool, which a hung mount can hold but not this thread. (A local call that does not return,
+ * on a frozen filesystem or a hung disk, sleeps uninterruptibly in the kernel: then the
+ * process cannot end until it returns, whichever of its threads made it, so a worker would
+ * buy nothing there.)
  */
 import fs, { type Stats, type StatsFs } from 'node:fs';
 import { baseName, dirName, joinPath } from '../copy/paths.js';

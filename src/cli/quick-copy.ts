@@ -1,32 +1,35 @@
 /**
  * The quick way for the commonest command line, `tscp SOURCE DEST` of a plain file to a new
- * name: Node's own copyFile, which libuv runs on its thread pool (FICLONE, else
- * copy_file_range, else sendfile: the engine's chain for a file without holes), so the
- * process never loads commander, koffi or the engine, nor starts the copy worker. That
- * fixed cost was most of a small or reflinked copy's time (README, Performance).
+ * name: Node's own copyFile (libuv: FICLONE, else copy_file_range, else sendfile: the
+ * engine's chain for a file without holes), so the process never loads commander, koffi or
+ * the engine. That fixed cost was most of a small or reflinked copy's time (README,
+ * Performance).
  *
  * Only where the result is the engine's, byte for byte and bit for bit; everything else is
  * declined before any file is made, and the engine does it:
  * - SOURCE a regular file that cannot hold holes (allocated blocks cover its size), without
- *   set-user-ID, set-group-ID or sticky bits; a sparse file needs SEEK_DATA to stay sparse;
+ *   set-user-ID, set-group-ID or sticky bits, whose permission bits the umask leaves whole;
  * - DEST missing (or a directory without SOURCE's name in it): replacing a file is the
  *   engine's (it keeps DEST's flags, xattrs, owner and hard links, as cp does);
- * - both on a local disk or memory filesystem (statfs type): /proc and /sys files report
- *   size 0 and must be read, FUSE and network filesystems get the engine's chunked calls;
- * - a copy that may take long (larger than QUICK_COPY_BYTES, or across filesystems where
- *   the method matters) only when it is a reflink (FICLONE_FORCE), or when no progress bar
- *   was asked for;
+ * - both on a local disk or memory filesystem (local-files.ts): /proc and /sys files report
+ *   size 0 and must be read; FUSE and network filesystems get the engine's chunked calls;
+ * - a file larger than QUICK_COPY_BYTES only by reflink (FICLONE_FORCE), or, when no progress
+ *   bar was asked for, within one filesystem (where the engine's method is the same);
  * - no -v, --json or other option that changes what is done or said (see plainOperands).
  *
- * The main thread only waits here (every call is on the thread pool), so signals are heard
- * during the whole copy, as with the worker: see main.ts for what an interruption prints.
+ * Look-ups run on libuv's thread pool (a hung mount cannot block this thread). The copy of a
+ * small file then runs here, bounded like one of the engine's calls; a larger one runs on
+ * the pool while this thread waits for it or for a signal.
  */
 import fs, { chmodSync, constants, copyFileSync, lstatSync, renameSync, rmSync } from 'node:fs';
 import { LOCAL_FILESYSTEMS, onPool, survey } from './local-files.js';
 import { baseName, dirName, joinPath, tempPathBeside } from '../copy/paths.js';
 
-/** Largest copy done this way whatever the filesystems and the terminal: tens of ms at most. */
-export const QUICK_COPY_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest file copied here on the main thread, whatever the filesystems and the terminal:
+ * the engine's own bound on one synchronous call (KERNEL_CHUNK_BYTES), tens of ms at most.
+ */
+export const QUICK_COPY_BYTES = 16 * 1024 * 1024;
 
 /** Options that change nothing in how a plain copy is made or reported when it succeeds. */
 const HARMLESS_OPTIONS = new Set(['-q', '--quiet', '--no-progress', '--reflink=auto']);
@@ -90,6 +93,11 @@ export async function quickCopy(source: string, dest: string, options: QuickCopy
   if (!src.isFile() || (src.mode & SPECIAL_MODE_BITS) !== 0 || !LOCAL_FILESYSTEMS.has(found.sourceFsType)) return declined;
   // Fewer blocks than bytes: there may be holes, which only SEEK_DATA keeps.
   if (src.blocks * 512 < src.size) return declined;
+  // libuv makes its file with SOURCE's permission bits and writes it so: only where they are
+  // DEST's bits too (the umask takes nothing away) is the file being written no more
+  // readable than DEST will be. Otherwise the engine, whose temporary file is 0600.
+  const mode = src.mode & 0o777;
+  if ((mode & options.umask) !== 0) return declined;
   let target: string;
   let targetDev: number;
   if (found.dest === null) {
@@ -107,9 +115,8 @@ export async function quickCopy(source: string, dest: string, options: QuickCopy
   }
   const sameFilesystem = targetDev === src.dev;
   const temp = tempPathBeside(target) as string;
-  const mode = src.mode & 0o777 & ~options.umask;
   if (src.size <= QUICK_COPY_BYTES) {
-    // Tens of milliseconds at most: made here, without another round trip to the pool.
+    // Bounded as one engine call is: made here, without another round trip to the pool.
     try {
       copyFileSync(source, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
     } catch {
@@ -154,11 +161,28 @@ async function interrupted(copying: Promise<boolean>, temp: string, dest: string
   let timer: NodeJS.Timeout | undefined;
   const settled = await Promise.race([copying.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
   clearTimeout(timer);
-  const bytesWritten = await onPool.stat(temp).then(
-    (st) => st.size,
-    () => 0,
+  // On the pool, each waited for a moment only: the copy there may still hold the filesystem.
+  const bytesWritten = await withinMs(
+    onPool.stat(temp).then(
+      (st) => st.size,
+      () => 0,
+    ),
+    REMOVE_WITHIN_MS,
+    0,
   );
-  // On the pool too: the filesystem is local, but the copy there may still hold it busy.
-  await new Promise<void>((resolve) => fs.rm(temp, { force: true }, () => resolve()));
+  await withinMs(new Promise<void>((resolve) => fs.rm(temp, { force: true }, () => resolve())), REMOVE_WITHIN_MS, undefined);
   return { kind: 'interrupted', dest, bytesWritten, settled };
+}
+
+/** How long the temporary file's removal is waited for after an interruption (as for the worker). */
+const REMOVE_WITHIN_MS = 100;
+
+async function withinMs<T>(work: Promise<T>, ms: number, otherwise: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(otherwise), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
