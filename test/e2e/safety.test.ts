@@ -1161,11 +1161,11 @@ t.test('only DEST and its temporary file are written; the temp file is opened O_
   if (!dir) return;
   const src = path.join(dir, 'src');
   writeRandom(src, 4 * M);
+  fs.chmodSync(src, 0o644);
   const srcBefore = snapshot(src);
   const into = path.join(dir, 'into');
   fs.mkdirSync(into);
   fs.mkdirSync(path.join(dir, 'into2'));
-  fs.chmodSync(src, 0o644);
   const existing = path.join(dir, 'existing');
   writeRandom(existing, M);
   // The quick way (src/cli/quick-copy.ts: Node's copyFile) does a plain copy to a new name;
