@@ -5,7 +5,8 @@
  *   node bench/startup-probe.js STEP
  *
  * STEP: empty (an ES module that imports nothing), commander, cli (dist/cli/main.js: the
- * command-line module and whatever it imports at load time), koffi, engine (dist/index.js: the engine, which
+ * command-line module and whatever it imports at load time), bundle (dist/bin/main.js, the
+ * same bundled by esbuild, as bin/tscp.js loads it), koffi, engine (dist/index.js: the engine, which
  * imports koffi but binds nothing), bind (the engine plus the libc bindings: koffi.load and
  * the function declarations), or timeline: all of them in order in this one process,
  * printing as JSON when each finished (ms since the process started) and Node's own
@@ -22,6 +23,9 @@ async function importCli() {
 async function importKoffi() {
   await import('koffi');
 }
+async function importBundle() {
+  await import('../dist/bin/main.js');
+}
 async function importEngine() {
   await import('../dist/index.js');
 }
@@ -30,7 +34,7 @@ async function bind() {
   libc();
 }
 
-const steps = { commander: importCommander, cli: importCli, koffi: importKoffi, engine: importEngine, bind };
+const steps = { commander: importCommander, cli: importCli, bundle: importBundle, koffi: importKoffi, engine: importEngine, bind };
 
 if (step === 'timeline') {
   const t = performance.nodeTiming;

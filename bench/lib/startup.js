@@ -23,8 +23,11 @@ export async function measureStartup({ rounds, warmup, tmpDir, log }) {
     { id: 'koffi', label: 'import koffi', argv: [NODE, PROBE, 'koffi'] },
     { id: 'engine', label: 'import dist/index.js (engine, imports koffi)', argv: [NODE, PROBE, 'engine'] },
     { id: 'bind', label: 'engine + koffi.load(libc) + bindings', argv: [NODE, PROBE, 'bind'] },
+    { id: 'entry', label: 'require dist/bin/entry.cjs (what bin/tscp.js loads first, CommonJS)', argv: [NODE, '-e', "require('./dist/bin/entry.cjs')"] },
+    { id: 'bundle', label: 'import dist/bin/main.js (the bundled CLI: commander is loaded later)', argv: [NODE, PROBE, 'bundle'] },
     { id: 'version', label: 'tscp --version (whole)', argv: [NODE, BIN, '--version'] },
-    { id: 'copy4k', label: 'tscp SRC DST, 4 KiB on tmpfs (whole)', argv: [NODE, BIN, small, smallDst] },
+    { id: 'copy4k', label: 'tscp SRC DST, 4 KiB on tmpfs (whole; the quick way: Node\'s copyFile)', argv: [NODE, BIN, small, smallDst] },
+    { id: 'copy4kEngine', label: 'tscp --copy SRC DST, 4 KiB on tmpfs (whole; the engine, koffi)', argv: [NODE, BIN, '--copy', small, smallDst] },
   ];
   const samples = Object.fromEntries(steps.map((s) => [s.id, []]));
   const rss = Object.fromEntries(steps.map((s) => [s.id, []]));
