@@ -123,8 +123,11 @@ export function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTa
         } finally {
           removeQuietly(sys, tempPath);
         }
-      } else {
+      } else if (existing) {
         replaceWith(sys, tempPath, finalPath);
+      } else {
+        // Nothing to exchange with (and, where DEST appeared meanwhile, a rename replaces it).
+        sys.rename(tempPath, finalPath);
       }
       if (job.options.fsync) fsyncDirectory(sys, dirName(finalPath));
     },

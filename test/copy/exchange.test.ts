@@ -15,8 +15,9 @@
  *   races         DEST removed before the commit: made anew; DEST made a directory: the
  *                 exchange is undone, the copy fails with rename's EISDIR and the directory
  *                 stays; the old file's unlink refused: exchange undone, then a rename
- *   unchanged     a DEST with two hard links is still written in place (no exchange); with
- *                 noClobber a DEST that appears during the copy is kept (link, no exchange)
+ *   unchanged     a new DEST is renamed into place (no exchange tried); a DEST with two
+ *                 hard links is still written in place (no exchange); with noClobber a
+ *                 DEST that appears during the copy is kept (link, no exchange)
  */
 import t, { type Test } from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
@@ -320,5 +321,19 @@ t.test('ext4: DEST appearing during the copy: kept with noClobber, exchanged wit
       t.same(calls.rename, [], 'otherwise: no rename');
     }
   }
+  t.same(temps(dir), [], 'no temporary file left');
+});
+
+t.test('ext4: a new DEST is renamed into place, without trying an exchange', async (t) => {
+  const dir = caseDir(t, 'ext4');
+  if (!dir) return;
+  const src = path.join(dir, 'src');
+  const dst = path.join(dir, 'dst');
+  fill(src, 0x12);
+  const { sys, calls } = recording();
+  await copy(src, dst, { sys });
+  t.ok(fs.readFileSync(dst).equals(Buffer.alloc(64 * K, 0x12)), "DEST holds SOURCE's bytes");
+  t.same(calls.exchange, [], 'no exchange tried');
+  t.equal(calls.rename.length, 1, 'one rename');
   t.same(temps(dir), [], 'no temporary file left');
 });
