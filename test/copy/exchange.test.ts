@@ -17,7 +17,8 @@
  *                 stays; the old file's unlink refused: exchange undone, then a rename
  *   unchanged     a new DEST is renamed into place (no exchange tried); a DEST with two
  *                 hard links is still written in place (no exchange); with noClobber a
- *                 DEST that appears during the copy is kept (link, no exchange)
+ *                 DEST that appears during the copy is kept (link, no exchange); a symlink
+ *                 at DEST stays, the file it points to is exchanged
  */
 import t, { type Test } from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
@@ -335,5 +336,23 @@ t.test('ext4: a new DEST is renamed into place, without trying an exchange', asy
   t.ok(fs.readFileSync(dst).equals(Buffer.alloc(64 * K, 0x12)), "DEST holds SOURCE's bytes");
   t.same(calls.exchange, [], 'no exchange tried');
   t.equal(calls.rename.length, 1, 'one rename');
+  t.same(temps(dir), [], 'no temporary file left');
+});
+
+t.test('ext4: a symlink at DEST stays; the file it points to is exchanged', async (t) => {
+  const dir = caseDir(t, 'ext4');
+  if (!dir) return;
+  const src = path.join(dir, 'src');
+  const real = path.join(dir, 'real');
+  const link = path.join(dir, 'link');
+  fill(src, 0x21);
+  fill(real, 0x43);
+  fs.symlinkSync('real', link);
+  const { sys, calls } = recording();
+  await copy(src, link, { sys });
+  t.ok(fs.lstatSync(link).isSymbolicLink(), 'DEST is still the symlink');
+  t.equal(fs.readlinkSync(link), 'real', 'pointing where it did');
+  t.ok(fs.readFileSync(real).equals(Buffer.alloc(64 * K, 0x21)), "the file it points to holds SOURCE's bytes");
+  t.same(calls.exchange.map(([, b]) => b), [real], 'exchanged with the file the link points to');
   t.same(temps(dir), [], 'no temporary file left');
 });
