@@ -12,6 +12,7 @@ import { ROOT, cannotMountReason, mayRun } from './helpers/fs.js';
 
 const SCENARIOS = [
   'ext4-same',
+  'ext4-replace',
   'ext4-to-xfs',
   'reflink-xfs',
   'reflink-btrfs',

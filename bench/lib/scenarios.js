@@ -207,6 +207,25 @@ export function buildScenarios(ws, size, tools, opts) {
     });
   }
 
+  // 1b. The same copy onto an existing DEST: cp truncates and writes into it; tscp exchanges
+  // a complete temporary file with it (ext4 writes data out before a rename over a file
+  // returns, not before an exchange); --inplace writes into it as cp does.
+  {
+    const dst = path.join(ext4, 'replaced.dst');
+    scenarios.push({
+      id: 'ext4-replace',
+      title: `${L.big}, same ext4 filesystem, onto an existing DEST`,
+      dests: [dst],
+      // DEST made anew, untimed (and synced with everything else before the run).
+      beforeRun: () => sh('cp', ['--reflink=never', bigExt4, dst]),
+      tools: [tscpTool(bigExt4, dst), cp(bigExt4, dst), { ...tscpTool('--inplace', bigExt4, dst), key: 'tscp-inplace', name: 'tscp --inplace' }],
+      target: { peer: 'cp', max: 1.1 },
+      check: wholeCheck(bigExt4, dst),
+      runs: opts.runs,
+      notes: ['DEST, a copy of SOURCE, made anew before every run (cp --reflink=never), untimed'],
+    });
+  }
+
   // 2. ext4 -> XFS: FICLONE and copy_file_range refused (EXDEV), then sendfile; cp reads and writes.
   {
     const dst = path.join(xfs, 'cross.dst');

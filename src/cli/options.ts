@@ -91,9 +91,9 @@ export const HELP_FOOTER = `
 Sizes: bytes, 0x hex, K M G T or KiB MiB GiB TiB (powers of 1024), KB MB GB TB (powers of 1000).
 An existing DEST file keeps what cp keeps of it: its mode, owner, inode flags (chattr),
 xattrs and ACL, and its hard links. It is replaced atomically (a temporary file given all
-that, then renamed over it), or written in place as cp does where a rename cannot keep it
-all (DEST has other hard links, a flag or xattr cannot be carried over, or its owner cannot
-be given); --inplace always writes into it.
+that, then exchanged with it and the old file removed), or written in place as cp does where
+a new file cannot keep it all (DEST has other hard links, a flag or xattr cannot be carried
+over, or its owner cannot be given); --inplace always writes into it.
 Exit status: 0 ok, 1 a copy failed, 2 usage error, 3 --dedupe found bytes that differ (it still
 shares every equal block; -v and --json list the differing byte ranges), 128+N signal N.
 

@@ -113,6 +113,11 @@ export interface Sys {
   fchown(fd: number, uid: number, gid: number): void;
   fsync(fd: number): void;
   rename(from: SysPath, to: SysPath): void;
+  /**
+   * renameat2(2) with RENAME_EXCHANGE: `a` and `b` (both must exist) swap names in one step.
+   * EINVAL where the filesystem cannot, ENOSYS where the kernel or C library cannot.
+   */
+  exchange(a: SysPath, b: SysPath): void;
   unlink(path: SysPath): void;
   realpath<P extends SysPath>(path: P): P;
   /** statfs(2) f_type of the filesystem holding `path`. */
@@ -162,6 +167,7 @@ const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const AT_SYMLINK_FOLLOW = 0x400;
 const AT_EMPTY_PATH = 0x1000;
+const RENAME_EXCHANGE = 0x2;
 const EMPTY = Buffer.from([0]);
 /** Whether linkat(AT_EMPTY_PATH) works for this process (it needs CAP_DAC_READ_SEARCH). */
 let emptyPathLinks = true;
@@ -441,6 +447,11 @@ export const linuxSys: Sys = {
   fchown: (fd, uid, gid) => nodeCall('fchown', undefined, () => fs.fchownSync(fd, uid, gid)),
   fsync: (fd) => nodeCall('fsync', undefined, () => fs.fsyncSync(fd)),
   rename: (from, to) => nodeCall('rename', to, () => fs.renameSync(from, to)),
+  exchange(a, b) {
+    const c = libc();
+    if (!c.renameat2) throw new SysError(38 /* ENOSYS */, 'renameat2', String(b));
+    if (c.renameat2(AT_FDCWD, cPath(a), AT_FDCWD, cPath(b), RENAME_EXCHANGE) < 0) throw new SysError(c.errno(), 'renameat2', String(b));
+  },
   unlink: (path) => nodeCall('unlink', path, () => fs.unlinkSync(path)),
   realpath: <P extends SysPath>(path: P): P =>
     nodeCall('realpath', path, () => (typeof path === 'string' ? fs.realpathSync(path) : fs.realpathSync(path, { encoding: 'buffer' })) as P),

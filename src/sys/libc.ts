@@ -3,13 +3,14 @@
  * syscall(2) (for copy_file_range), ioctl(2) (FICLONE, FICLONERANGE, FIDEDUPERANGE,
  * FS_IOC_FIEMAP, FS_IOC_GETFLAGS, FS_IOC_SETFLAGS), lseek(2) with SEEK_DATA/SEEK_HOLE,
  * sendfile(2) and fallocate(2), and for trees linkat(2) (to name an O_TMPFILE file),
- * mknodat(2), utimensat(2) (nanosecond times) and the *xattr(2) family.
+ * mknodat(2), utimensat(2) (nanosecond times) and the *xattr(2) family, and renameat2(2)
+ * (RENAME_EXCHANGE, which Node's fs.rename cannot ask for).
  *
  * Every function returns the raw result and, on failure, the errno read with
  * koffi.errno() immediately after the call (any other libc call in between, including
  * Node's own fs calls, may overwrite it).
  */
-import koffi from 'koffi';
+import koffi, { type LibraryHandle } from 'koffi';
 
 /** Syscall numbers of copy_file_range(2) by Node's process.arch. */
 const COPY_FILE_RANGE_NR: Record<string, number> = {
@@ -52,6 +53,8 @@ export interface Libc {
   pread(fd: number, buf: Buffer, count: number, offset: bigint): number;
   /** linkat(2); paths are NUL-terminated byte strings. */
   linkat(oldDirFd: number, oldPath: Buffer, newDirFd: number, newPath: Buffer, flags: number): number;
+  /** renameat2(2); null where this C library lacks it (glibc before 2.28). */
+  renameat2: ((oldDirFd: number, oldPath: Buffer, newDirFd: number, newPath: Buffer, flags: number) => number) | null;
   /** mknodat(2). */
   mknodat(dirFd: number, path: Buffer, mode: number, dev: bigint): number;
   /** utimensat(2) and futimens(3); `times` is two struct timespec (32 bytes). */
@@ -76,6 +79,15 @@ export interface Libc {
 
 let loaded: Libc | undefined;
 
+/** A libc function that older C libraries lack: null there, instead of failing the whole load. */
+function optionalFunc(lib: LibraryHandle, signature: string): ReturnType<LibraryHandle['func']> | null {
+  try {
+    return lib.func(signature);
+  } catch {
+    return null;
+  }
+}
+
 /** Bind libc on first use, so that `tscp --help` never loads native code. */
 export function libc(): Libc {
   if (loaded) return loaded;
@@ -94,6 +106,7 @@ export function libc(): Libc {
   const pread64 = lib.func('long pread64(int fd, void *buf, size_t count, int64_t offset)');
   // Paths and names go in as bytes (a name need not be UTF-8), so they are void pointers.
   const linkat = lib.func('int linkat(int olddirfd, const void *oldpath, int newdirfd, const void *newpath, int flags)');
+  const renameat2 = optionalFunc(lib, 'int renameat2(int olddirfd, const void *oldpath, int newdirfd, const void *newpath, unsigned int flags)');
   const mknodat = lib.func('int mknodat(int dirfd, const void *path, uint32_t mode, uint64_t dev)');
   const utimensat = lib.func('int utimensat(int dirfd, const void *path, const void *times, int flags)');
   const futimens = lib.func('int futimens(int fd, const void *times)');
@@ -121,6 +134,7 @@ export function libc(): Libc {
     pwrite: (fd, buf, count, offset) => Number(pwrite64(fd, buf, count, offset)),
     pread: (fd, buf, count, offset) => Number(pread64(fd, buf, count, offset)),
     linkat: (oldDirFd, oldPath, newDirFd, newPath, flags) => linkat(oldDirFd, oldPath, newDirFd, newPath, flags) as number,
+    renameat2: renameat2 && ((oldDirFd, oldPath, newDirFd, newPath, flags) => renameat2(oldDirFd, oldPath, newDirFd, newPath, flags) as number),
     mknodat: (dirFd, path, mode, dev) => mknodat(dirFd, path, mode, dev) as number,
     utimensat: (dirFd, path, times, flags) => utimensat(dirFd, path, times, flags) as number,
     futimens: (fd, times) => futimens(fd, times) as number,

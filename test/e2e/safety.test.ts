@@ -1206,6 +1206,12 @@ t.test('only DEST and its temporary file are written; the temp file is opened O_
       }
       const renames = writes.filter((w) => /^rename/.test(w.call));
       t.equal(renames.length, 2, `${what}: one rename (temp -> DEST): ${renames.map((w) => w.line).join(' | ')}`);
+      if (what === 'existing DEST') {
+        // Exchanged with DEST (ext4 flushes a rename over a file), then the old file unlinked.
+        t.match(renames[0]?.line ?? '', /^\d+ +renameat2\(.*RENAME_EXCHANGE\) = 0$/, `${what}: the rename is an exchange`);
+        const unlinks = writes.filter((w) => /^unlink/.test(w.call));
+        t.same(unlinks.map((w) => w.path), [renames[0]?.path], `${what}: then the old file unlinked at the temporary name`);
+      }
     } else {
       t.same(tempOpens, [], `${what}: no temporary file`);
     }

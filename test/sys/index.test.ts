@@ -293,6 +293,21 @@ t.test('pread, pwrite, ftruncate, punchHole, fchmod, fsync, rename, unlink, fsTy
   if (hostFs === 'ext2/ext3') t.equal(sys.fsType(dir), 0xef53, 'ext4 magic');
 });
 
+t.test('exchange: two names swap files in one call (renameat2 RENAME_EXCHANGE)', async (t) => {
+  const dir = scratch(t);
+  const a = path.join(dir, 'a');
+  const b = path.join(dir, 'b');
+  fs.writeFileSync(a, 'first');
+  fs.writeFileSync(b, 'second');
+  const [inoA, inoB] = [fs.statSync(a).ino, fs.statSync(b).ino];
+  sys.exchange(a, b);
+  t.equal(fs.readFileSync(a, 'utf8'), 'second');
+  t.equal(fs.readFileSync(b, 'utf8'), 'first');
+  t.same([fs.statSync(a).ino, fs.statSync(b).ino], [inoB, inoA], 'the inodes changed names');
+  t.match(caught(() => sys.exchange(a, path.join(dir, 'missing'))), { code: 'ENOENT', syscall: 'renameat2' }, 'both names must exist');
+  t.same(fs.readdirSync(dir).sort(), ['a', 'b'], 'nothing else made');
+});
+
 t.test(`ficlone, ficloneRange and dedupeRange on the host filesystem (${hostFs})`, async (t) => {
   const dir = scratch(t);
   const data = randomBytes(64 * KiB);
