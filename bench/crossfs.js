@@ -84,12 +84,13 @@ async function main() {
           const dirtyBefore = meminfoKiB('Dirty', 'Writeback');
           let ms;
           let methods = 'cp';
+          let res;
           if (m.cp) {
-            const res = runTimed(['cp', pair.src, pair.dst]);
+            res = runTimed(['cp', pair.src, pair.dst]);
             if (res.status !== 0) throw new Error(`cp: ${res.stderr}`);
             ms = res.ms;
           } else {
-            const res = runTimed([NODE, CHILD, JSON.stringify({ ...m.spec, src: pair.src, dst: pair.dst })], { stdout: 'pipe', cwd: ROOT });
+            res = runTimed([NODE, CHILD, JSON.stringify({ ...m.spec, src: pair.src, dst: pair.dst })], { stdout: 'pipe', cwd: ROOT });
             if (res.status !== 0) throw new Error(`${name} ${pair.id}: ${res.stderr.trim().slice(0, 400)}`);
             const out = JSON.parse(res.stdout.trim().split('\n').pop());
             ms = out.ms;
@@ -107,9 +108,10 @@ async function main() {
           if (r === rounds && !sameBytes(pair.src, pair.dst)) throw new Error(`${name} ${pair.id}: DEST differs`);
           if (r === 0) continue; // warm-up
           const key = `${pair.id}|${name}`;
-          (samples[key] ??= { pair: pair.id, method: name, methods, ms: [], syncMs: [], dirtyGrowthMiB: [], dstCachedMiB: [], srcCachedMiB: [] });
+          (samples[key] ??= { pair: pair.id, method: name, methods, ms: [], sysS: [], syncMs: [], dirtyGrowthMiB: [], dstCachedMiB: [], srcCachedMiB: [] });
           const s = samples[key];
           s.ms.push(ms);
+          s.sysS.push(res.sysS);
           s.syncMs.push(syncMs);
           s.dirtyGrowthMiB.push((dirtyAfter - dirtyBefore) / 1024);
           s.dstCachedMiB.push(dstCached === null ? null : dstCached / MiB);
@@ -125,6 +127,9 @@ async function main() {
       medianMs: round(median(s.ms), 1),
       minMs: round(min(s.ms), 1),
       maxMs: round(max(s.ms), 1),
+      // System CPU of the whole process (GNU time, 10 ms steps): the copy's kernel work, less
+      // disturbed by other load than wall time; Node's start-up adds the same to each method.
+      medianSysS: round(median(s.sysS.filter((x) => x !== null)), 2),
       medianSyncMs: round(median(s.syncMs), 1),
       medianCopyPlusSyncMs: round(median(s.ms.map((x, i) => x + s.syncMs[i])), 1),
       medianDirtyGrowthMiB: round(median(s.dirtyGrowthMiB), 0),
@@ -138,7 +143,7 @@ async function main() {
     fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     for (const r of rows) {
       process.stdout.write(
-        `${r.pair.padEnd(11)} ${r.method.padEnd(30)} ${String(r.medianMs).padStart(8)} ms (${r.minMs}-${r.maxMs})  sync after ${String(r.medianSyncMs).padStart(7)} ms  copy+sync ${String(r.medianCopyPlusSyncMs).padStart(7)} ms  dirty +${r.medianDirtyGrowthMiB} MiB  DEST cached ${r.medianDstCachedMiB} MiB  SRC cached ${r.medianSrcCachedMiB} MiB  [${r.bytesBy}]\n`,
+        `${r.pair.padEnd(11)} ${r.method.padEnd(30)} ${String(r.medianMs).padStart(8)} ms (${r.minMs}-${r.maxMs})  sys ${r.medianSysS} s  sync after ${String(r.medianSyncMs).padStart(7)} ms  copy+sync ${String(r.medianCopyPlusSyncMs).padStart(7)} ms  dirty +${r.medianDirtyGrowthMiB} MiB  DEST cached ${r.medianDstCachedMiB} MiB  SRC cached ${r.medianSrcCachedMiB} MiB  [${r.bytesBy}]\n`,
       );
     }
   } finally {

@@ -128,7 +128,7 @@ export async function runSweeps({ dirs, src, fuseSrc, rounds, warmup, dropCaches
       title: 'copy_file_range request size (mergerfs over XFS, FUSE, mode auto)',
       param: 'kernelChunkBytes',
       values: FUSE_CHUNKS,
-      current: lib.fuseKernelChunkBytes ?? lib.KERNEL_CHUNK_BYTES,
+      current: lib.KERNEL_CHUNK_BYTES,
       spec: { mode: 'auto' },
       dst: path.join(dirs.mergerfs, 'sweep.dst'),
     }),
