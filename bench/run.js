@@ -3,7 +3,7 @@
  * The tscp benchmark suite. Needs root (loop mounts), xfsprogs, btrfs-progs and e2fsprogs, GNU time
  * (/usr/bin/time, for peak RSS) and a built dist/ (npx tsc -p .). See bench/README.md.
  *
- *   npm run bench                  the scenarios against their targets (~14 minutes on 2 cores at load 3-4)
+ *   npm run bench                  the scenarios against their targets (~20 minutes on 2 cores at load 3-4)
  *   npm run bench -- --quick       smoke run: tiny files, 1 run + 1 warm-up, every scenario
  *   npm run bench -- --sweep       request-size and buffer-size sweeps, and the start-up breakdown
  *
