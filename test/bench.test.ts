@@ -12,14 +12,17 @@ import { ROOT, cannotMountReason, mayRun } from './helpers/fs.js';
 
 const SCENARIOS = [
   'ext4-same',
-  'ext4-replace',
   'ext4-to-xfs',
+  'ext4-existing',
+  'ext4-inplace',
   'reflink-xfs',
   'reflink-btrfs',
+  'fuse-mergerfs',
   'sparse-ext4',
   'sparse-tmpfs',
   'range-unaligned',
   'startup-version',
+  'small-tmpfs',
   'progress',
   'tree-ext4',
   'tree-xfs-reflink',
@@ -93,7 +96,7 @@ t.test('bench --quick runs every scenario, prints the table, writes JSON and cle
   const r = runBench(t, ['--quick']);
   t.equal(r.status, 0, `exit 0${r.status === 0 ? '' : ` (stderr: ${r.stderr.slice(-2000)})`}`);
   t.match(r.stdout, /^scenario\s+tool\s+median\s+min-max\s+peak RSS/m, 'the table header is printed');
-  t.match(r.stdout, /^peak RSS of any tscp file copy/m, 'the RSS row is printed');
+  t.match(r.stdout, /^peak RSS of tscp, big-file copies/m, 'the RSS row is printed');
   t.match(r.stdout, /^peak RSS of tscp -a, tree on ext4/m, 'the tree RSS row is printed');
   t.match(r.stdout, /^start-up step/m, 'the start-up breakdown is printed');
   t.ok(r.results, 'valid JSON was written');
@@ -126,7 +129,7 @@ t.test('bench --quick --sweep runs the sweeps and the start-up breakdown', async
   t.equal(r.status, 0, `exit 0${r.status === 0 ? '' : ` (stderr: ${r.stderr.slice(-2000)})`}`);
   t.ok(r.results?.sweeps, 'sweeps in the JSON');
   if (!r.results?.sweeps) return;
-  t.equal(r.results.sweeps.series.length, 3, 'copy_file_range, sendfile and read/write series');
+  t.equal(r.results.sweeps.series.length, 4, 'copy_file_range, sendfile, read/write and copy_file_range-on-FUSE series');
   for (const s of r.results.sweeps.series) t.ok(s.points.every((p) => p.medianMs > 0), 'every point timed');
   t.match(r.results.sweeps.crossFs.faster, /^(sendfile|read\/write)$/, 'says which is faster across filesystems');
   t.match(r.stdout, /fastest:/, 'the sweep tables are printed');

@@ -33,13 +33,14 @@ function pidAlive(pid) {
 function mountsUnder(dir) {
   const out = [];
   for (const line of fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
-    const target = line.split(' ')[1];
+    const [, target, fstype] = line.split(' ');
     if (!target) continue;
     const decoded = target.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-    if (decoded === dir || decoded.startsWith(`${dir}/`)) out.push(decoded);
+    if (decoded === dir || decoded.startsWith(`${dir}/`)) out.push({ target: decoded, fuse: fstype.startsWith('fuse') });
   }
-  // Deepest first.
-  return out.sort((a, b) => b.length - a.length);
+  // FUSE mounts first (a mergerfs daemon holds its branches on the other mounts busy), then
+  // deepest first.
+  return out.sort((a, b) => Number(b.fuse) - Number(a.fuse) || b.target.length - a.target.length).map((m) => m.target);
 }
 
 /** Loop devices (from losetup) whose backing file lies under `dir`. */
@@ -96,8 +97,8 @@ export function removeStale() {
 export function cannotMountReason() {
   if (process.platform !== 'linux') return 'Linux only';
   if (process.getuid?.() !== 0) return 'needs root (loop mounts, tmpfs, sync and drop_caches)';
-  for (const cmd of ['mkfs.xfs', 'mkfs.btrfs', 'mkfs.ext4', 'losetup', 'mount', 'cmp', 'xfs_io']) {
-    if (!which(cmd)) return `${cmd} is not installed (xfsprogs, btrfs-progs, e2fsprogs, util-linux, diffutils)`;
+  for (const cmd of ['mkfs.xfs', 'mkfs.btrfs', 'mkfs.ext4', 'losetup', 'mount', 'cmp', 'xfs_io', 'mergerfs']) {
+    if (!which(cmd)) return `${cmd} is not installed (xfsprogs, btrfs-progs, e2fsprogs, util-linux, diffutils, mergerfs)`;
   }
   return null;
 }
@@ -156,6 +157,25 @@ export class Workspace {
     fs.mkdirSync(dir);
     sh('mount', ['-t', 'tmpfs', '-o', `size=${Math.ceil(sizeBytes / MiB)}m`, 'tmpfs', dir]);
     this.mounts.tmpfs = { dir, fstype: 'tmpfs', sizeBytes };
+    return dir;
+  }
+
+  /**
+   * A mergerfs (FUSE) mount at `name` over one branch directory (made if missing).
+   * minfreespace=0: mergerfs refuses to create files on a branch with less than 4 GiB free
+   * by default, more than the bench's images have. cache.files=off: no second copy of the
+   * branch's pages in the FUSE mount's page cache (the mergerfs man page's advice where
+   * mmap is not needed). copy_file_range passes through to the branch with any of its cache
+   * modes (measured with 2.33.5: DEST's extents end up shared with SOURCE's on XFS).
+   */
+  mergerfs(name, branch) {
+    if (!which('mergerfs')) throw new Error('mergerfs is not installed (apt-get install mergerfs)');
+    const dir = path.join(this.base, name);
+    fs.mkdirSync(dir);
+    fs.mkdirSync(branch, { recursive: true });
+    const options = 'cache.files=off,category.create=mfs,minfreespace=0';
+    sh('mergerfs', ['-o', options, branch, dir]);
+    this.mounts[name] = { dir, fstype: fsTypeOf(dir), branch, options };
     return dir;
   }
 

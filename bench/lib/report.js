@@ -18,7 +18,7 @@ function renderTable(headers, rows, rightAligned = new Set()) {
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-export const RSS_LABEL = 'peak RSS of any tscp file copy';
+export const RSS_LABEL = 'peak RSS of tscp, big-file copies';
 export const TREE_RSS_LABEL = 'peak RSS of tscp -a, tree on ext4';
 
 const yesNo = (met) => (met === null || met === undefined ? '' : met ? 'yes' : 'NO');

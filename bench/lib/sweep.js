@@ -5,7 +5,9 @@
  * - sendfile request size (kernelChunkBytes), ext4 -> XFS, mode never (sendfile directly);
  * - read/write buffer size (readWriteBufferBytes), ext4 -> XFS, with copy_file_range and
  *   sendfile refused by a wrapped system-call layer, so the engine falls back to read/write;
- * - and from the last two: sendfile vs read/write for the cross-filesystem path.
+ * - and from the last two: sendfile vs read/write for the cross-filesystem path;
+ * - copy_file_range request size within a mergerfs (FUSE) mount over XFS, where each call
+ *   goes to the mergerfs daemon and on to XFS, which shares the extents (mode auto).
  *
  * Rounds go through every point of a series in turn (1, 4, ... 128 MiB, 1, 4, ...), the
  * first round is a warm-up, and each point's time is the copy() call measured inside the
@@ -19,6 +21,8 @@ import { KiB, MiB, NODE, ROOT, dropCaches, formatBytes, max, median, min, remove
 const CHILD = path.join(ROOT, 'bench', 'sweep-child.js');
 
 export const KERNEL_CHUNKS = [1, 4, 8, 16, 32, 64, 128].map((m) => m * MiB);
+/** copy_file_range request sizes on FUSE, where every call is a round trip through the daemon. */
+export const FUSE_CHUNKS = [16, 64, 256, 1024].map((m) => m * MiB);
 export const RW_BUFFERS = [64 * KiB, 128 * KiB, 256 * KiB, 512 * KiB, MiB, 2 * MiB, 4 * MiB, 8 * MiB];
 
 function methodsOf(bytes) {
@@ -76,10 +80,11 @@ async function runSeries({ title, param, values, current, spec, src, dst, rounds
 }
 
 /**
- * `dirs`: { ext4, xfs } directories; `src`: a file on ext4; current defaults from the
+ * `dirs`: { ext4, xfs, mergerfs } directories; `src`: a file on ext4, `fuseSrc` one in the
+ * mergerfs mount; current defaults from the
  * library. Returns { series, crossFs }.
  */
-export async function runSweeps({ dirs, src, rounds, warmup, dropCachesEachRun, log }) {
+export async function runSweeps({ dirs, src, fuseSrc, rounds, warmup, dropCachesEachRun, log }) {
   const lib = await import(path.join(ROOT, 'dist', 'index.js'));
   const series = [];
   const common = { src, rounds, warmup, dropCachesEachRun, log };
@@ -114,6 +119,18 @@ export async function runSweeps({ dirs, src, rounds, warmup, dropCachesEachRun, 
       current: lib.READ_WRITE_BUFFER_BYTES,
       spec: { mode: 'auto', forceReadWrite: true },
       dst: path.join(dirs.xfs, 'sweep.dst'),
+    }),
+  );
+  series.push(
+    await runSeries({
+      ...common,
+      src: fuseSrc,
+      title: 'copy_file_range request size (mergerfs over XFS, FUSE, mode auto)',
+      param: 'kernelChunkBytes',
+      values: FUSE_CHUNKS,
+      current: lib.KERNEL_CHUNK_BYTES,
+      spec: { mode: 'auto' },
+      dst: path.join(dirs.mergerfs, 'sweep.dst'),
     }),
   );
   const [, sf, rw] = series;

@@ -37,6 +37,22 @@ const NEVER_ON_THESE_FILESYSTEMS = new Set(['EXDEV', 'EOPNOTSUPP', 'ENOTTY', 'EN
  * range wins: shorter blocking calls at no measurable cost.
  */
 export const KERNEL_CHUNK_BYTES = 16 * 1024 * 1024;
+/**
+ * copy_file_range requests grow from KERNEL_CHUNK_BYTES by GROWTH_FACTOR, up to this, while
+ * each full-size call returns within FAST_CALL_MS: faster than any byte copy (16 MiB in 1 ms
+ * is 16 GB/s), so the filesystem shares extents instead of copying, and a call 4x larger
+ * still returns in a few milliseconds. Where it pays: a FUSE mount that passes the call
+ * through (mergerfs over XFS shares the extents on the branch). There every call is a round
+ * trip to the daemon, ~0.1 ms each: copying 1 GiB within mergerfs over XFS (copy() alone,
+ * bench/sweep-child.js, medians of 30 alternating runs at load 4 on 2 cores) took 20.4 ms
+ * in 16 MiB calls against 14.5, 15.2 and 14.4 ms in 64 MiB, 256 MiB and 1 GiB calls. Where calls
+ * copy bytes (ext4, tmpfs, FUSE over ext4, a FUSE filesystem the kernel copies through
+ * page by page) a 16 MiB call takes milliseconds and the size stays put, so no call blocks
+ * the event loop longer than it did.
+ */
+export const KERNEL_CHUNK_MAX_BYTES = 1024 * 1024 * 1024;
+const FAST_CALL_MS = 1;
+const GROWTH_FACTOR = 4;
 /** Bytes per FICLONERANGE call: sharing extents is metadata work, so chunks can be large. */
 export const CLONE_CHUNK_BYTES = 1024 * 1024 * 1024;
 /**
@@ -90,11 +106,20 @@ export class Transfer {
   private readonly holesToTrim: [bigint, bigint][] = [];
 
   private readonly kernelChunk: number;
+  /** Current copy_file_range request size: grows while calls share rather than copy. */
+  private copyRangeChunk: number;
   private readonly bufferSize: number;
 
   constructor(private readonly ctx: TransferContext) {
     this.kernelChunk = ctx.kernelChunkBytes ?? KERNEL_CHUNK_BYTES;
+    this.copyRangeChunk = this.kernelChunk;
     this.bufferSize = ctx.readWriteBufferBytes ?? READ_WRITE_BUFFER_BYTES;
+    // Across filesystems copy_file_range answers EXDEV (Linux 6.18) and sendfile goes before
+    // read/write because it measured as fast or faster on every pair: 1 GiB, warm cache,
+    // medians of 9 rounds (node bench/crossfs.js; bench/README.md has both runs), sendfile
+    // against read/write with a 1 MiB buffer: ext4 -> XFS 210 vs 841 ms, XFS -> ext4 280 vs
+    // 2220 ms, tmpfs -> ext4 313 vs 1800 ms, ext4 -> btrfs 535 vs 542 ms; never more system
+    // CPU; both leave DEST all dirty in the page cache, with the same writeback after.
     // copy_file_range shares extents on XFS and btrfs (the kernel tries a remap first), so
     // an independent copy must not use it: sendfile never remaps.
     this.dataMethods = ctx.mode === 'never' ? ['sendfile', 'read_write'] : ['copy_file_range', 'sendfile', 'read_write'];
@@ -284,8 +309,13 @@ export class Transfer {
   private moveChunk(method: Method, srcPos: bigint, dstPos: bigint, remaining: bigint): number {
     const { sys, srcFd, dstFd } = this.ctx;
     switch (method) {
-      case 'copy_file_range':
-        return sys.copyFileRange(srcFd, srcPos, dstFd, dstPos, chunkOf(remaining, this.kernelChunk));
+      case 'copy_file_range': {
+        const asked = chunkOf(remaining, this.copyRangeChunk);
+        const started = performance.now();
+        const moved = sys.copyFileRange(srcFd, srcPos, dstFd, dstPos, asked);
+        this.growIfShared(asked, moved, performance.now() - started);
+        return moved;
+      }
       case 'sendfile':
         // sendfile writes at DEST's file position, so put it where this chunk goes.
         sys.lseek(dstFd, dstPos, SEEK_SET);
@@ -295,6 +325,16 @@ export class Transfer {
       default:
         throw new Error(`not a data method: ${method}`);
     }
+  }
+
+  /**
+   * A full-size copy_file_range call that returned within FAST_CALL_MS shared extents:
+   * ask for more per call (see KERNEL_CHUNK_MAX_BYTES). A size set by the caller (the
+   * benchmark sweeps) stays fixed.
+   */
+  private growIfShared(asked: number, moved: number, ms: number): void {
+    if (this.ctx.kernelChunkBytes !== undefined || asked !== this.copyRangeChunk || moved !== asked || ms >= FAST_CALL_MS) return;
+    this.copyRangeChunk = Math.min(this.copyRangeChunk * GROWTH_FACTOR, KERNEL_CHUNK_MAX_BYTES);
   }
 
   /** One read and its full write; null positions use the file position (pipes, devices). */

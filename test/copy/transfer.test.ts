@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CopyError } from '../../src/copy/errors.js';
-import { CANNOT_USE_METHOD_HERE, READ_WRITE_BUFFER_BYTES, Transfer, type TransferContext } from '../../src/copy/transfer.js';
+import { CANNOT_USE_METHOD_HERE, KERNEL_CHUNK_BYTES, KERNEL_CHUNK_MAX_BYTES, READ_WRITE_BUFFER_BYTES, Transfer, type TransferContext } from '../../src/copy/transfer.js';
 import type { Fallback, Method } from '../../src/copy/types.js';
 import { SEEK_DATA, SysError, linuxSys, type Sys } from '../../src/sys/index.js';
 import { KiB, MiB, capped, rejection, sysError, type Teardown } from '../helpers/faults.js';
@@ -662,4 +662,36 @@ t.test('stream(): read/write until read() says end of file; EINTR retried', asyn
   same(t, f);
   t.equal(tr.bytes.readWrite, f.data.length);
   t.same(progress[progress.length - 1], [f.data.length, null], 'progress of a stream has no total');
+});
+
+t.test('copy_file_range asks for more per call while calls return at once (shared extents), not while they copy', async (t) => {
+  const f = files(t, Buffer.alloc(0));
+  /** The lengths asked of a copy_file_range that moves everything asked, each call spinning `spinMs`. */
+  const lengthsAsked = async (length: bigint, spinMs: number, extra: Partial<TransferContext> = {}): Promise<number[]> => {
+    const lengths: number[] = [];
+    const sys: Sys = {
+      ...linuxSys,
+      copyFileRange(_fdIn, _offIn, _fdOut, _offOut, len) {
+        lengths.push(len);
+        // A call that copies bytes takes milliseconds: spin to be one.
+        const until = performance.now() + spinMs;
+        while (performance.now() < until);
+        return len;
+      },
+    };
+    await transfer(f, sys, { total: length, ...extra }).copyDense(length);
+    return lengths;
+  };
+  const fast = await lengthsAsked(4n * 1024n * BigInt(MiB), 0);
+  t.equal(fast[0], KERNEL_CHUNK_BYTES, 'the first call asks for KERNEL_CHUNK_BYTES');
+  t.equal(Math.max(...fast), KERNEL_CHUNK_MAX_BYTES, 'calls that return at once grow to KERNEL_CHUNK_MAX_BYTES');
+  t.ok(fast.length < 16, `${fast.length} calls for 4 GiB instead of 256`);
+  t.ok(
+    fast.every((len, i) => i === 0 || len <= fast[i - 1]! * 4),
+    'each call asks at most 4x the one before',
+  );
+  const slow = await lengthsAsked(64n * BigInt(MiB), 3);
+  t.strictSame(slow, [1, 2, 3, 4].map(() => KERNEL_CHUNK_BYTES), 'calls that take milliseconds stay at KERNEL_CHUNK_BYTES');
+  const fixed = await lengthsAsked(64n * BigInt(MiB), 0, { kernelChunkBytes: 8 * MiB });
+  t.ok(fixed.length === 8 && fixed.every((len) => len === 8 * MiB), 'a size the caller sets (kernelChunkBytes) stays fixed');
 });
