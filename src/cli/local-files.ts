@@ -31,7 +31,19 @@ export const onPool = {
   lstat: (path: string) => new Promise<Stats>((resolve, reject) => fs.lstat(path, (err, st) => (err ? reject(err) : resolve(st)))),
   statfs: (path: string) => new Promise<StatsFs>((resolve, reject) => fs.statfs(path, (err, st) => (err ? reject(err) : resolve(st)))),
   copyFile: (from: string, to: string, flags: number) => new Promise<void>((resolve, reject) => fs.copyFile(from, to, flags, (err) => (err ? reject(err) : resolve()))),
+  chmod: (path: string, mode: number) => new Promise<void>((resolve, reject) => fs.chmod(path, mode, (err) => (err ? reject(err) : resolve()))),
+  rename: (from: string, to: string) => new Promise<void>((resolve, reject) => fs.rename(from, to, (err) => (err ? reject(err) : resolve()))),
+  /** Removes `path` if it is there; never fails. */
+  rm: (path: string) => new Promise<void>((resolve) => fs.rm(path, { force: true }, () => resolve())),
 };
+
+/** statfs(2) f_type of FUSE, NFS and SMB mounts: plain files, whose calls may hang. */
+export const NETWORK_AND_FUSE_FILESYSTEMS = new Set([
+  0x65735546, // FUSE (mergerfs, sshfs...)
+  0x6969, // NFS
+  0xff534d42, // CIFS
+  0xfe534d42, // SMB2
+]);
 
 const orNull = <T>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
 

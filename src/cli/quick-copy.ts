@@ -21,8 +21,8 @@
  * small file then runs here, bounded like one of the engine's calls; a larger one runs on
  * the pool while this thread waits for it or for a signal.
  */
-import fs, { chmodSync, constants, copyFileSync, lstatSync, renameSync, rmSync } from 'node:fs';
-import { LOCAL_FILESYSTEMS, onPool, survey } from './local-files.js';
+import { chmodSync, constants, copyFileSync, renameSync } from 'node:fs';
+import { LOCAL_FILESYSTEMS, NETWORK_AND_FUSE_FILESYSTEMS, onPool, survey } from './local-files.js';
 import { baseName, dirName, joinPath, tempPathBeside } from '../copy/paths.js';
 
 /**
@@ -37,6 +37,13 @@ const HARMLESS_OPTIONS = new Set(['-q', '--quiet', '--no-progress', '--reflink=a
 const NO_PROGRESS = new Set(['-q', '--quiet', '--no-progress']);
 
 const SPECIAL_MODE_BITS = 0o7000;
+
+/**
+ * Where copyFile does what the engine does: local filesystems, and those whose files are
+ * plain files with data behind a daemon or a server (FUSE, NFS, SMB), not /proc, /sys and
+ * their kind, whose files report size 0 and are made as they are read.
+ */
+const QUICK_FILESYSTEMS = new Set([...LOCAL_FILESYSTEMS, ...NETWORK_AND_FUSE_FILESYSTEMS]);
 
 /**
  * SOURCE and DEST when the command line is two operands and at most options from
@@ -90,7 +97,7 @@ export async function quickCopy(source: string, dest: string, options: QuickCopy
   const found = await survey(source, dest);
   if (found === null || options.signal.aborted) return declined;
   const src = found.source;
-  if (!src.isFile() || (src.mode & SPECIAL_MODE_BITS) !== 0 || !LOCAL_FILESYSTEMS.has(found.sourceFsType)) return declined;
+  if (!src.isFile() || (src.mode & SPECIAL_MODE_BITS) !== 0 || !QUICK_FILESYSTEMS.has(found.sourceFsType)) return declined;
   // Fewer blocks than bytes: there may be holes, which only SEEK_DATA keeps.
   if (src.blocks * 512 < src.size) return declined;
   // libuv makes its file with SOURCE's permission bits and writes it so: only where they are
@@ -100,23 +107,32 @@ export async function quickCopy(source: string, dest: string, options: QuickCopy
   if ((mode & options.umask) !== 0) return declined;
   let target: string;
   let targetDev: number;
+  let targetFsType: number | null;
   if (found.dest === null) {
     // A missing DEST named with a trailing slash is the engine's ENOTDIR.
-    if (dest.endsWith('/') || found.parentFsType === null || found.parentDev === null || !LOCAL_FILESYSTEMS.has(found.parentFsType)) return declined;
+    if (dest.endsWith('/') || found.parentDev === null) return declined;
     target = dest;
     targetDev = found.parentDev;
+    targetFsType = found.parentFsType;
   } else {
     // An existing DEST is replaced by the engine (which keeps its flags, xattrs, owner, links).
-    if (!found.dest.isDirectory() || found.destFsType === null || !LOCAL_FILESYSTEMS.has(found.destFsType)) return declined;
+    if (!found.dest.isDirectory()) return declined;
     target = joinPath(dest, baseName(source)) as string;
     targetDev = found.dest.dev;
-    // From here on every call is on a local disk or memory filesystem: bounded, so made here.
-    if (existsWithoutFollowing(target)) return declined;
+    targetFsType = found.destFsType;
   }
+  if (targetFsType === null || !QUICK_FILESYSTEMS.has(targetFsType)) return declined;
+  // On a local disk or memory filesystem every call returns: small copies are made on this
+  // thread, without more round trips to the pool. Elsewhere (FUSE, NFS, SMB) every call
+  // goes to the pool, and a file that says it is empty is left to the engine, which reads
+  // it (such filesystems may not know a file's size before it is read).
+  const local = LOCAL_FILESYSTEMS.has(found.sourceFsType) && LOCAL_FILESYSTEMS.has(targetFsType);
+  if (!local && src.size === 0) return declined;
+  if (found.dest !== null && (await existsWithoutFollowing(target))) return declined;
   const sameFilesystem = targetDev === src.dev;
   const temp = tempPathBeside(target) as string;
-  if (src.size <= QUICK_COPY_BYTES) {
-    // Bounded as one engine call is: made here, without another round trip to the pool.
+  if (local && src.size <= QUICK_COPY_BYTES) {
+    // Bounded as one engine call is: made here.
     try {
       copyFileSync(source, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
     } catch {
@@ -125,9 +141,9 @@ export async function quickCopy(source: string, dest: string, options: QuickCopy
       return declined;
     }
   } else {
-    // Longer copies on the pool, and only where the engine would use the same method and
-    // nobody waits for a progress bar: otherwise a reflink or nothing.
-    const anyMethod = sameFilesystem && !options.progressWanted();
+    // On the pool, and only where the engine would use the same method and nobody waits
+    // for a progress bar: otherwise a reflink or nothing.
+    const anyMethod = (sameFilesystem || src.size <= QUICK_COPY_BYTES) && !options.progressWanted();
     const flags = constants.COPYFILE_EXCL | (anyMethod ? constants.COPYFILE_FICLONE : constants.COPYFILE_FICLONE_FORCE);
     const copying = onPool.copyFile(source, temp, flags).then(
       () => true,
@@ -139,22 +155,25 @@ export async function quickCopy(source: string, dest: string, options: QuickCopy
     if (!first) return declined;
   }
   try {
-    chmodSync(temp, mode);
-    renameSync(temp, target);
+    if (local) {
+      chmodSync(temp, mode);
+      renameSync(temp, target);
+    } else {
+      await onPool.chmod(temp, mode);
+      await onPool.rename(temp, target);
+    }
   } catch {
-    rmSync(temp, { force: true });
+    await onPool.rm(temp);
     return declined;
   }
   return { kind: 'copied', dest: target };
 }
 
-function existsWithoutFollowing(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
-  }
+async function existsWithoutFollowing(path: string): Promise<boolean> {
+  return onPool.lstat(path).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => err.code !== 'ENOENT',
+  );
 }
 
 async function interrupted(copying: Promise<boolean>, temp: string, dest: string, graceMs: number): Promise<QuickCopyOutcome> {
@@ -170,7 +189,7 @@ async function interrupted(copying: Promise<boolean>, temp: string, dest: string
     REMOVE_WITHIN_MS,
     0,
   );
-  await withinMs(new Promise<void>((resolve) => fs.rm(temp, { force: true }, () => resolve())), REMOVE_WITHIN_MS, undefined);
+  await withinMs(onPool.rm(temp), REMOVE_WITHIN_MS, undefined);
   return { kind: 'interrupted', dest, bytesWritten, settled };
 }
 

@@ -76,6 +76,35 @@ t.test('plain copies to a new name go the quick way: koffi never loaded, the ker
   }
 });
 
+t.test('on FUSE (mergerfs over XFS) the quick way copies on the pool, and the copy is offloaded to XFS', async (t) => {
+  if (!mayRun(t, which('mergerfs') ? null : 'mergerfs is not installed (apt-get install -y mergerfs)')) return;
+  const xfs = mountFs(t, 'xfs', 512);
+  if (!xfs) return;
+  const branch = path.join(xfs, 'branch');
+  const fuse = path.join(xfs, 'fuse');
+  fs.mkdirSync(branch);
+  fs.mkdirSync(fuse);
+  const m = spawnSync('mergerfs', ['-o', 'cache.files=off,category.create=mfs,minfreespace=0', branch, fuse], { encoding: 'utf8' });
+  if (!mayRun(t, m.status === 0 ? null : `cannot mount mergerfs: ${m.stderr}`)) return;
+  t.teardown(() => void spawnSync('umount', [fuse]));
+  for (const size of [4 * K, 40 * M]) {
+    const src = path.join(fuse, `src-${size}`);
+    writeRandom(src, size);
+    const r = traced(t, [src, path.join(fuse, `dst-${size}`)], xfs);
+    if (!r) return;
+    t.equal(r.status, 0, `${size}: exit 0 ${r.stderr}`);
+    t.notOk(r.loadedKoffi, `${size}: koffi was never loaded`);
+    t.equal(sha256(path.join(fuse, `dst-${size}`)), sha256(src), `${size}: DEST has SOURCE's bytes`);
+    t.equal(sharedBytes(path.join(branch, `dst-${size}`)), size, `${size}: on the branch, DEST shares every extent with SOURCE: no byte crossed FUSE`);
+  }
+  // An empty file on FUSE may only not know its size yet: the engine reads it.
+  fs.writeFileSync(path.join(fuse, 'empty'), '');
+  const r = traced(t, [path.join(fuse, 'empty'), path.join(fuse, 'empty-copy')], xfs);
+  t.equal(r?.status, 0, `empty: exit 0 ${r?.stderr}`);
+  t.ok(r?.loadedKoffi, 'empty file on FUSE: the engine copied it');
+  t.equal(fs.statSync(path.join(fuse, 'empty-copy')).size, 0, 'empty file on FUSE: DEST empty');
+});
+
 t.test('what the quick way declines goes to the engine and comes out as the engine makes it', async (t) => {
   const dir = mountFs(t, 'ext4', 512);
   if (!dir) return;
