@@ -53,10 +53,9 @@ export interface Survey {
   /** null: DEST does not exist. */
   dest: Stats | null;
   sourceFsType: number;
-  /** statfs of DEST (when it exists) and of its parent, and the parent's device. */
+  /** statfs of DEST (when it exists) and of its parent. */
   destFsType: number | null;
   parentFsType: number | null;
-  parentDev: number | null;
 }
 
 /**
@@ -66,16 +65,15 @@ export interface Survey {
  */
 export async function survey(source: string, dest: string): Promise<Survey | null> {
   const parent = dirName(dest) as string;
-  const [src, dst, sourceFs, destFs, parentFs, parentStat] = await Promise.all([
+  const [src, dst, sourceFs, destFs, parentFs] = await Promise.all([
     orNull(onPool.stat(source)),
     onPool.lstat(dest).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : undefined)),
     orNull(onPool.statfs(source)),
     orNull(onPool.statfs(dest)),
     orNull(onPool.statfs(parent)),
-    orNull(onPool.stat(parent)),
   ]);
   if (src === null || sourceFs === null || dst === undefined) return null;
-  return { source: src, dest: dst, sourceFsType: sourceFs.type, destFsType: destFs?.type ?? null, parentFsType: parentFs?.type ?? null, parentDev: parentStat?.dev ?? null };
+  return { source: src, dest: dst, sourceFsType: sourceFs.type, destFsType: destFs?.type ?? null, parentFsType: parentFs?.type ?? null };
 }
 
 /**

@@ -13,8 +13,8 @@
  *   engine's (it keeps DEST's flags, xattrs, owner and hard links, as cp does);
  * - both on a local disk or memory filesystem (local-files.ts): /proc and /sys files report
  *   size 0 and must be read; FUSE and network filesystems get the engine's chunked calls;
- * - a file larger than QUICK_COPY_BYTES only by reflink (FICLONE_FORCE), or, when no progress
- *   bar was asked for, within one filesystem (where the engine's method is the same);
+ * - a file larger than QUICK_COPY_BYTES only by reflink (FICLONE_FORCE), unless no progress
+ *   bar is to be drawn;
  * - no -v, --json or other option that changes what is done or said (see plainOperands).
  *
  * Look-ups run on libuv's thread pool (a hung mount cannot block this thread). The copy of a
@@ -106,19 +106,16 @@ export async function quickCopy(source: string, dest: string, options: QuickCopy
   const mode = src.mode & 0o777;
   if ((mode & options.umask) !== 0) return declined;
   let target: string;
-  let targetDev: number;
   let targetFsType: number | null;
   if (found.dest === null) {
     // A missing DEST named with a trailing slash is the engine's ENOTDIR.
-    if (dest.endsWith('/') || found.parentDev === null) return declined;
+    if (dest.endsWith('/')) return declined;
     target = dest;
-    targetDev = found.parentDev;
     targetFsType = found.parentFsType;
   } else {
     // An existing DEST is replaced by the engine (which keeps its flags, xattrs, owner, links).
     if (!found.dest.isDirectory()) return declined;
     target = joinPath(dest, baseName(source)) as string;
-    targetDev = found.dest.dev;
     targetFsType = found.destFsType;
   }
   if (targetFsType === null || !QUICK_FILESYSTEMS.has(targetFsType)) return declined;
@@ -129,7 +126,6 @@ export async function quickCopy(source: string, dest: string, options: QuickCopy
   const local = LOCAL_FILESYSTEMS.has(found.sourceFsType) && LOCAL_FILESYSTEMS.has(targetFsType);
   if (!local && src.size === 0) return declined;
   if (found.dest !== null && (await existsWithoutFollowing(target))) return declined;
-  const sameFilesystem = targetDev === src.dev;
   const temp = tempPathBeside(target) as string;
   if (local && src.size <= QUICK_COPY_BYTES) {
     // Bounded as one engine call is: made here.
@@ -141,9 +137,10 @@ export async function quickCopy(source: string, dest: string, options: QuickCopy
       return declined;
     }
   } else {
-    // On the pool, and only where the engine would use the same method and nobody waits
-    // for a progress bar: otherwise a reflink or nothing.
-    const anyMethod = (sameFilesystem || src.size <= QUICK_COPY_BYTES) && !options.progressWanted();
+    // On the pool, and only where nobody waits for a progress bar: otherwise a reflink or
+    // nothing. (Across filesystems libuv's chain is the engine's: copy_file_range refused
+    // with EXDEV, then sendfile, which measured as fast as read/write: bench/crossfs.js.)
+    const anyMethod = src.size <= QUICK_COPY_BYTES || !options.progressWanted();
     const flags = constants.COPYFILE_EXCL | (anyMethod ? constants.COPYFILE_FICLONE : constants.COPYFILE_FICLONE_FORCE);
     const copying = onPool.copyFile(source, temp, flags).then(
       () => true,
