@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { ByteCount, CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
 import { byteCount } from '../copy/bytes.js';
 import { copyStaysLocal } from './local-files.js';
+import { plainOperands } from './quick-copy.js';
 import { packageVersion } from './version.js';
 import { InlineCopy } from './inline-copy.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
@@ -153,6 +154,14 @@ async function run(proc: Proc): Promise<number> {
 }
 
 async function parseAndRun(proc: Proc, args: string[]): Promise<number> {
+  // `tscp SOURCE DEST` with nothing but options that change no outcome (what the quick way
+  // declined: a sparse SOURCE, an existing DEST...): no parser to load. Both names are
+  // UTF-8 and neither starts with '-' (plainOperands), so commander would read them so.
+  const plain = plainOperands(proc.argv.slice(2));
+  if (plain) {
+    const opts: ParsedOptions = plain.progressOff ? { progress: false } : {};
+    return runPlan(proc, planFrom(opts, [plain.source, plain.dest], args), opts);
+  }
   const commander = await import('commander');
   const jsonWanted = asksForJson(args);
   const program = buildProgram(commander, version(), {
@@ -192,7 +201,10 @@ async function parseAndRun(proc: Proc, args: string[]): Promise<number> {
     }
     throw err;
   }
-  const opts = program.opts<ParsedOptions>();
+  return runPlan(proc, plan, program.opts<ParsedOptions>());
+}
+
+async function runPlan(proc: Proc, plan: Plan, opts: ParsedOptions): Promise<number> {
   if (plan.kind === 'tree') {
     const { runTree } = await import('./run-tree.js');
     return runTree(proc, plan, opts);
