@@ -76,6 +76,23 @@ t.test('plain copies to a new name go the quick way: koffi never loaded, the ker
   }
 });
 
+t.test('across filesystems (tmpfs -> ext4), without a progress bar: the quick way, libuv falling back to sendfile', async (t) => {
+  const mem = mountFs(t, 'tmpfs', 128);
+  const dir = mountFs(t, 'ext4', 512);
+  if (!mem || !dir) return;
+  for (const size of [4 * K, 40 * M]) {
+    const src = path.join(mem, `src-${size}`);
+    writeRandom(src, size);
+    const dest = path.join(dir, `dst-${size}`);
+    const r = traced(t, [src, dest], dir);
+    if (!r) return;
+    t.equal(r.status, 0, `${size}: exit 0 ${r.stderr}`);
+    t.notOk(r.loadedKoffi, `${size}: koffi was never loaded`);
+    t.equal(sha256(dest), sha256(src), `${size}: DEST has SOURCE's bytes`);
+    t.same(temps(dir), [], `${size}: no temporary file left`);
+  }
+});
+
 t.test('on FUSE (mergerfs over XFS) the quick way copies on the pool, and the copy is offloaded to XFS', async (t) => {
   if (!mayRun(t, which('mergerfs') ? null : 'mergerfs is not installed (apt-get install -y mergerfs)')) return;
   const xfs = mountFs(t, 'xfs', 512);
