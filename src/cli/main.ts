@@ -216,11 +216,12 @@ async function runPlan(proc: Proc, plan: Plan, opts: ParsedOptions): Promise<num
   // Regular files on local filesystems are copied on this thread: each call returns, and the
   // engine gives the event loop a turn between calls, so signals are heard. Anything else
   // (a FIFO, a device, a network or FUSE mount) runs in a worker, whose blocked call this
-  // thread can give up on (copy-thread.ts). Loaded only now: --help and --version never
-  // load the engine.
-  const local = await copyStaysLocal(source, dest);
-  const worker = local ? new InlineCopy() : new (await import('./copy-thread.js')).CopyThread();
+  // thread can give up on (copy-thread.ts); so does a copy that ends in an fsync under a
+  // progress bar, which shows the flush (seconds for a large file) only if this thread is
+  // free to draw it. Loaded only now: --help and --version never load the engine.
   const { paint, showProgress } = await outputChoices(proc, opts);
+  const inline = !(options.fsync && showProgress) && (await copyStaysLocal(source, dest));
+  const worker = inline ? new InlineCopy() : new (await import('./copy-thread.js')).CopyThread();
   let progress: (Reporter & { stop(): void }) | undefined;
   if (showProgress) {
     const { ProgressReporter } = await import('./progress.js');

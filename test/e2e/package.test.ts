@@ -77,8 +77,13 @@ t.test('package.json: bin, man, files whitelist, exports with types', async (t) 
   for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) {
     t.notOk(pkg.scripts?.[hook], `no ${hook} script (it would run when the package is installed)`);
   }
-  t.match(pkg.scripts?.prepack ?? '', /\btsc\b/, 'prepack builds dist/ (npm pack)');
-  t.match(pkg.scripts?.pretest ?? '', /\btsc\b/, 'pretest builds dist/ (npm test, also after npm ci)');
+  // Directly, or through `npm run build`, which compiles with tsc and bundles with esbuild.
+  const build = pkg.scripts?.build ?? '';
+  t.match(build, /\btsc\b/, 'build compiles dist/ with tsc');
+  t.match(`${build} ${pkg.scripts?.bundle ?? ''}`, /\besbuild\b.*dist\/bin\/entry\.cjs/, 'build bundles the command (dist/bin/entry.cjs, what bin/tscp.js loads)');
+  const builds = (script: string | undefined) => /\btsc\b/.test(script ?? '') || /\bnpm run build\b/.test(script ?? '');
+  t.ok(builds(pkg.scripts?.prepack), `prepack builds dist/ (npm pack): ${pkg.scripts?.prepack}`);
+  t.ok(builds(pkg.scripts?.pretest), `pretest builds dist/ (npm test, also after npm ci): ${pkg.scripts?.pretest}`);
   const dot = (pkg.exports?.['.'] ?? {}) as Record<string, string>;
   t.ok(dot.types, `exports["."].types is set (${dot.types})`);
   t.ok(dot.import ?? dot.default, 'exports["."] has an import (or default) target');
@@ -113,7 +118,7 @@ t.test('the packed tarball: installs and works globally, as a library with types
     t.same(entries.filter((e) => !allowed.test(e)), [], 'nothing outside package.json, README.md, LICENSE, bin/, dist/, man/');
     t.same(entries.filter((e) => /(^|\/)(test|tests|__tests__)\/|\.test\.[cm]?[jt]s$/.test(e)), [], 'no test files');
     t.same(entries.filter((e) => /\.ts$/.test(e) && !/\.d\.ts$/.test(e)), [], 'no TypeScript sources');
-    for (const need of ['package/package.json', 'package/README.md', 'package/LICENSE', 'package/bin/tscp.js', 'package/man/tscp.1', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/cli/main.js']) {
+    for (const need of ['package/package.json', 'package/README.md', 'package/LICENSE', 'package/bin/tscp.js', 'package/man/tscp.1', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/cli/main.js', 'package/bin/package.json', 'package/dist/bin/entry.cjs', 'package/dist/bin/main.js']) {
       t.ok(entries.includes(need), `${need} is in the tarball`);
     }
   });
@@ -328,7 +333,12 @@ Module._load = function (request, ...rest) {
     fs.writeFileSync(log, '');
     const r = sh(process.execPath, ['--import', preload, BIN, ...args], { env: cleanEnv({ TSCP_LOAD_LOG: log, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
     const text = fs.readFileSync(log, 'utf8');
-    const has = (name: string) => new RegExp(`(^(esm|cjs) ${name}(/|\\s|$))|/node_modules/${name}/`, 'm').test(text);
+    // The command is bundled (dist/bin/): a package inside a bundle file is loaded with that
+    // file, which esbuild marks with a `// node_modules/NAME/...` line per module.
+    const bundleFiles = [...new Set([...text.matchAll(/ (file:\S*\/dist\/bin\/[^\s]+)$/gm)].map((m) => m[1]!))];
+    const bundled = bundleFiles.map((url) => fs.readFileSync(new URL(url), 'utf8')).join('\n');
+    const has = (name: string) =>
+      new RegExp(`(^(esm|cjs) ${name}(/|\\s|$))|/node_modules/${name}/`, 'm').test(text) || new RegExp(`^// node_modules/${name}/`, 'm').test(bundled);
     return { status: r.status, stderr: r.stderr, has, log: text };
   }
 
@@ -342,10 +352,15 @@ Module._load = function (request, ...rest) {
   t.ok(help.has('commander'), 'the hooks see what is loaded (--help loads commander)');
   for (const name of ['koffi', 'chalk', 'cli-progress']) t.notOk(help.has(name), `--help does not load ${name}`);
 
+  // `tscp SOURCE DEST` to a new name goes the quick way (Node's copyFile): nothing loaded.
   const plain = loaded([src, path.join(scratch, 'plain-copy')]);
   t.equal(plain.status, 0, `a plain copy exits 0 ${plain.stderr}`);
-  t.ok(plain.has('koffi'), 'a copy loads koffi (the hooks see native code being loaded)');
-  for (const name of ['chalk', 'cli-progress']) t.notOk(plain.has(name), `a plain copy with stderr not a terminal does not load ${name}`);
+  for (const name of ['commander', 'koffi', 'chalk', 'cli-progress']) t.notOk(plain.has(name), `a plain copy to a new name does not load ${name}`);
+  const engine = loaded(['--copy', src, path.join(scratch, 'engine-copy')]);
+  t.equal(engine.status, 0, `a copy through the engine exits 0 ${engine.stderr}`);
+  t.ok(engine.has('koffi'), 'a copy through the engine loads koffi (the hooks see native code being loaded)');
+  t.ok(engine.has('commander'), 'a copy with an option loads commander (the hooks see bundled packages)');
+  for (const name of ['chalk', 'cli-progress']) t.notOk(engine.has(name), `a copy with stderr not a terminal does not load ${name}`);
 
   const failed = loaded([path.join(scratch, 'missing'), path.join(scratch, 'never')]);
   t.equal(failed.status, 1, 'a failed copy exits 1');
