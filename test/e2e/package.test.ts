@@ -334,11 +334,12 @@ Module._load = function (request, ...rest) {
     const r = sh(process.execPath, ['--import', preload, BIN, ...args], { env: cleanEnv({ TSCP_LOAD_LOG: log, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
     const text = fs.readFileSync(log, 'utf8');
     // The command is bundled (dist/bin/): a package inside a bundle file is loaded with that
-    // file, which esbuild marks with a `// node_modules/NAME/...` line per module.
+    // file, which esbuild marks with a `// node_modules/NAME/...` line per module (a path
+    // relative to the build's directory: `../x/node_modules/...` where node_modules is a link).
     const bundleFiles = [...new Set([...text.matchAll(/ (file:\S*\/dist\/bin\/[^\s]+)$/gm)].map((m) => m[1]!))];
     const bundled = bundleFiles.map((url) => fs.readFileSync(new URL(url), 'utf8')).join('\n');
     const has = (name: string) =>
-      new RegExp(`(^(esm|cjs) ${name}(/|\\s|$))|/node_modules/${name}/`, 'm').test(text) || new RegExp(`^// node_modules/${name}/`, 'm').test(bundled);
+      new RegExp(`(^(esm|cjs) ${name}(/|\\s|$))|/node_modules/${name}/`, 'm').test(text) || new RegExp(`^// (\\S*/)?node_modules/${name}/`, 'm').test(bundled);
     return { status: r.status, stderr: r.stderr, has, log: text };
   }
 
