@@ -255,7 +255,7 @@ export function buildScenarios(ws, size, tools, opts) {
         target: { peer: 'cp', max: 1.1 },
         check: wholeCheck(bigExt4, dst),
         runs: opts.runs,
-        notes: [`DEST (${L.big} of other bytes) made anew before every run, untimed, and synced; cp writes into DEST (truncate, then copy), ${inplace ? 'as tscp --inplace does' : 'tscp writes a temporary file and renames it over DEST'}`, ...uuNote],
+        notes: [`DEST (${L.big} of other bytes) made anew before every run, untimed, and synced; cp writes into DEST (truncate, then copy), ${inplace ? 'as tscp --inplace does' : 'tscp writes a temporary file and exchanges it with DEST (renameat2 RENAME_EXCHANGE), then unlinks the old file'}`, ...uuNote],
       });
     }
   }
