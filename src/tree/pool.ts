@@ -85,6 +85,13 @@ export class WorkerPool implements Runner {
   }
 
   close(): void {
+    // koffi aborts the process (napi_throw, SIGABRT) when a worker is torn down while it
+    // loads the native module, by terminate() or by the process's exit: about one run in
+    // ten of a small tree with -j 8, whose copy ends before every worker has loaded. So take
+    // the workers' load lock first, and keep it: none is loading once it is ours, and none
+    // starts. Waiting for it blocks at most one koffi load (tens of ms), never a copy.
+    const lock = new Int32Array(this.loadLock);
+    while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1, 10);
     // Not awaited: a worker stuck in a blocking call never confirms (see the CLI's exit).
     for (const w of this.workers) void w.terminate();
   }
