@@ -15,11 +15,8 @@ import { Worker } from 'node:worker_threads';
 import { CopyError } from '../copy/errors.js';
 import type { FilePath } from '../copy/paths.js';
 import type { CopyResult, Fallback, Reporter } from '../copy/types.js';
-import { INTERRUPT_GRACE_MS, revivePath as revive } from '../copy/cross-thread.js';
+import { INTERRUPT_GRACE_MS, REMOVE_WITHIN_MS, revivePath as revive } from '../copy/cross-thread.js';
 import { type CopyJob, type CopyWorkerData, type FromCopyWorker, type JobOptions } from './copy-messages.js';
-
-/** How long to wait for the temporary file's removal (itself possibly on a hung filesystem). */
-const REMOVE_WITHIN_MS = 100;
 
 /** This module runs as TypeScript, under the test runner's loader. */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');

@@ -11,7 +11,7 @@ import { plainOperands } from './quick-copy.js';
 import { packageVersion } from './version.js';
 import { InlineCopy } from './inline-copy.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
-import { HANDLED_SIGNALS, SIGNAL_NUMBERS, catchSignals, hangUp, type Proc } from './signals.js';
+import { SIGNAL_NUMBERS, catchSignals, hangUp, type Proc } from './signals.js';
 import { UsageError, buildProgram, checkBareReflink, normalizeArgs, planFrom, type ParsedOptions, type Plan } from './options.js';
 
 export { HELP_FOOTER } from './options.js';

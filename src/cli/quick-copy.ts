@@ -23,7 +23,8 @@
  */
 import { chmodSync, constants, copyFileSync, renameSync } from 'node:fs';
 import { LOCAL_FILESYSTEMS, NETWORK_AND_FUSE_FILESYSTEMS, onPool, survey } from './local-files.js';
-import { baseName, dirName, joinPath, tempPathBeside } from '../copy/paths.js';
+import { baseName, joinPath, tempPathBeside } from '../copy/paths.js';
+import { REMOVE_WITHIN_MS } from '../copy/cross-thread.js';
 
 /**
  * Largest file copied here on the main thread, whatever the filesystems and the terminal:
@@ -190,8 +191,6 @@ async function interrupted(copying: Promise<boolean>, temp: string, dest: string
   return { kind: 'interrupted', dest, bytesWritten, settled };
 }
 
-/** How long the temporary file's removal is waited for after an interruption (as for the worker). */
-const REMOVE_WITHIN_MS = 100;
 
 async function withinMs<T>(work: Promise<T>, ms: number, otherwise: T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -11,6 +11,9 @@ import type { FilePath } from './paths.js';
  */
 export const INTERRUPT_GRACE_MS = 250;
 
+/** After giving up on it, how long to wait for the removal of its temporary file (itself possibly on a hung filesystem). */
+export const REMOVE_WITHIN_MS = 100;
+
 /** A path as it crossed threads (a Buffer arrives as a plain Uint8Array), made a FilePath again. */
 export function revivePath(p: string | Uint8Array): FilePath {
   return typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
