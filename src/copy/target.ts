@@ -88,7 +88,7 @@ export function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTa
         keeps = mine.uid === existing.uid && mine.gid === existing.gid;
       }
       // Then its flags and xattrs (owner before xattrs, cp's order: a chown may drop some).
-      keeps &&= carryAttributes(sys, finalPath, fd);
+      keeps &&= carryAttributes(sys, finalPath, fd, existing.size);
     } catch (err) {
       closeQuietly(sys, fd);
       removeQuietly(sys, tempPath);
@@ -185,7 +185,7 @@ export function replaceWith(sys: Sys, tempPath: SysPath, destPath: SysPath): voi
  * For the usual DEST, without flags or xattrs: an open, two FS_IOC_GETFLAGS and two
  * flistxattr calls, nothing set.
  */
-function carryAttributes(sys: Sys, destPath: SysPath, tempFd: number): boolean {
+function carryAttributes(sys: Sys, destPath: SysPath, tempFd: number, destSize: bigint): boolean {
   let destFd: number;
   try {
     // Read-only and non-blocking: the flags ioctl needs a descriptor, nothing more.
@@ -198,9 +198,42 @@ function carryAttributes(sys: Sys, destPath: SysPath, tempFd: number): boolean {
     throw err;
   }
   try {
+    // The descriptor is open anyway: the replaced file's cache can go now (see below).
+    if (destSize >= RELEASE_CACHE_FROM) releaseCleanCache(sys, destFd);
     return carryFlags(sys, destFd, tempFd) && carryXattrs(sys, destFd, tempFd);
   } finally {
     closeQuietly(sys, destFd);
+  }
+}
+
+/** DEST size from which its cache is worth two calls to release (below it, memory is no issue). */
+const RELEASE_CACHE_FROM = 1024n * 1024n;
+
+/**
+ * Drop the page cache of the file about to be replaced, when all of it is clean.
+ *
+ * cp truncates DEST before writing, which frees DEST's cached pages first, and its copy
+ * then reuses them. tscp's new file is a second inode: without this, DEST's old pages stay
+ * cached until the old file is unlinked after the exchange, and the copy takes fresh pages
+ * instead. On this machine kind (a VM whose balloon reclaims free guest memory) a fresh
+ * page costs a host fault on first touch: 1 GiB onto a cached 1 GiB DEST on ext4 took
+ * 1.4-1.6 s (1.0-1.2 s of it in the kernel's memcpy) against cp's 0.7 s, and 0.65-0.70 s
+ * with DEST's cache dropped first. On bare metal the same pages would instead push other
+ * files out of the cache, so it is the better order there too.
+ *
+ * Only clean pages: posix_fadvise(DONTNEED) starts writeback of dirty ones, and data about
+ * to be unlinked is not worth a disk write (cp's truncate drops it unwritten). cachestat(2)
+ * tells which (Linux 6.5); on older kernels nothing is dropped. Neither call changes a
+ * byte of DEST, so a copy that fails still leaves DEST as it was.
+ */
+function releaseCleanCache(sys: Sys, destFd: number): void {
+  try {
+    const cache = sys.cacheState(destFd);
+    if (cache.cached > 0 && cache.dirty === 0 && cache.writeback === 0) sys.dropCache(destFd);
+  } catch (err) {
+    // An optimisation only: ENOSYS (kernel before 6.5), EOPNOTSUPP (a filesystem without a
+    // page cache of its own) and the like leave the cache as it is.
+    if (!(err instanceof SysError)) throw err;
   }
 }
 

@@ -126,6 +126,10 @@ export interface Sys {
   getInodeFlags(fd: number): number;
   /** ioctl FS_IOC_SETFLAGS: replace the inode flags (the kernel ignores or refuses some). */
   setInodeFlags(fd: number, flags: number): void;
+  /** cachestat(2) over the whole file: its pages in the page cache. ENOSYS before Linux 6.5. */
+  cacheState(fd: number): CacheState;
+  /** posix_fadvise(2) POSIX_FADV_DONTNEED over the whole file (dirty pages start writeback). */
+  dropCache(fd: number): void;
 
   // Calls the tree copy makes (creating entries and carrying their metadata).
   /** opendir(3): a directory to read a bounded number of names at a time. */
@@ -158,6 +162,13 @@ export interface Sys {
   removeXattr(file: FileRef, name: string): void;
 }
 
+/** What cachestat(2) says of a file, in pages. */
+export interface CacheState {
+  cached: number;
+  dirty: number;
+  writeback: number;
+}
+
 /**
  * open(2) flag for an unnamed file in a directory (O_TMPFILE, which includes O_DIRECTORY):
  * nothing appears in the directory until linkFd() names it, and a crash leaves nothing.
@@ -188,6 +199,8 @@ const FS_IOC_SETFLAGS = (0x40006602 | (LONG_BYTES << 16)) >>> 0;
 const FIEMAP_FLAG_SYNC = 0x1;
 const FALLOC_FL_KEEP_SIZE = 0x1;
 const FALLOC_FL_PUNCH_HOLE = 0x2;
+/** The same number on every architecture Linux runs Node on (s390 31-bit aside). */
+const POSIX_FADV_DONTNEED = 4;
 const FIEMAP_EXTENTS_PER_CALL = 256;
 
 function isSafe(n: Offset): boolean {
@@ -468,6 +481,19 @@ export const linuxSys: Sys = {
     const arg = Buffer.alloc(8);
     arg.writeUInt32LE(flags >>> 0, 0);
     check(libc().ioctlPtr(fd, FS_IOC_SETFLAGS, arg), 'ioctl(FS_IOC_SETFLAGS)');
+  },
+
+  cacheState(fd) {
+    // Offset 0 and length 0: the whole file, however long.
+    const range = Buffer.alloc(16);
+    const out = Buffer.alloc(40);
+    check(libc().cachestat(fd, range, out), 'cachestat');
+    return { cached: Number(out.readBigUInt64LE(0)), dirty: Number(out.readBigUInt64LE(8)), writeback: Number(out.readBigUInt64LE(16)) };
+  },
+
+  dropCache(fd) {
+    const error = libc().fadvise(fd, 0n, 0n, POSIX_FADV_DONTNEED);
+    if (error !== 0) throw new SysError(error, 'posix_fadvise');
   },
 
   opendir(path) {

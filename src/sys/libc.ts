@@ -4,7 +4,8 @@
  * FS_IOC_FIEMAP, FS_IOC_GETFLAGS, FS_IOC_SETFLAGS), lseek(2) with SEEK_DATA/SEEK_HOLE,
  * sendfile(2) and fallocate(2), and for trees linkat(2) (to name an O_TMPFILE file),
  * mknodat(2), utimensat(2) (nanosecond times) and the *xattr(2) family, and renameat2(2)
- * (RENAME_EXCHANGE, which Node's fs.rename cannot ask for).
+ * (RENAME_EXCHANGE, which Node's fs.rename cannot ask for), and cachestat(2) with
+ * posix_fadvise(2) (how much of a file is cached and dirty; drop its clean pages).
  *
  * Every function returns the raw result and, on failure, the errno read with
  * koffi.errno() immediately after the call (any other libc call in between, including
@@ -22,6 +23,12 @@ const COPY_FILE_RANGE_NR: Record<string, number> = {
   arm: 391,
   s390x: 375,
 };
+
+/**
+ * cachestat(2) (Linux 6.5) is 451 wherever the syscall table is the shared one; the
+ * architectures above all use it for syscalls added after 2019.
+ */
+const CACHESTAT_NR = 451;
 
 /**
  * The architectures whose ioctl numbers follow the generic _IOC encoding used below
@@ -74,6 +81,10 @@ export interface Libc {
   /** fremovexattr(2) / lremovexattr(2). */
   fremovexattr(fd: number, name: Buffer): number;
   lremovexattr(path: Buffer, name: Buffer): number;
+  /** syscall(SYS_cachestat, fd, range, out, 0): `range` is 16 bytes, `out` 40; 0 or -1. */
+  cachestat(fd: number, range: Buffer, out: Buffer): number;
+  /** posix_fadvise64(3): returns the error number itself (0 when done), not -1 and errno. */
+  fadvise(fd: number, offset: bigint, len: bigint, advice: number): number;
   errno(): number;
 }
 
@@ -119,6 +130,7 @@ export function libc(): Libc {
   const lsetxattr = lib.func('int lsetxattr(const void *path, const void *name, const void *value, size_t size, int flags)');
   const fremovexattr = lib.func('int fremovexattr(int fd, const void *name)');
   const lremovexattr = lib.func('int lremovexattr(const void *path, const void *name)');
+  const fadvise64 = lib.func('int posix_fadvise64(int fd, int64_t offset, int64_t len, int advice)');
   loaded = {
     copyFileRange: (fdIn, offIn, fdOut, offOut, len) =>
       Number(
@@ -147,6 +159,8 @@ export function libc(): Libc {
     lsetxattr: (path, name, value, size, flags) => lsetxattr(path, name, value, size, flags) as number,
     fremovexattr: (fd, name) => fremovexattr(fd, name) as number,
     lremovexattr: (path, name) => lremovexattr(path, name) as number,
+    cachestat: (fd, range, out) => Number(syscall(CACHESTAT_NR, 'unsigned int', fd, 'void *', range, 'void *', out, 'unsigned int', 0)),
+    fadvise: (fd, offset, len, advice) => fadvise64(fd, offset, len, advice) as number,
     errno: () => koffi.errno(),
   };
   return loaded;
