@@ -15,19 +15,19 @@ import { Worker } from 'node:worker_threads';
 import { CopyError } from '../copy/errors.js';
 import type { FilePath } from '../copy/paths.js';
 import type { CopyResult, Fallback, Reporter } from '../copy/types.js';
-import { INTERRUPT_GRACE_MS, REMOVE_WITHIN_MS, revivePath as revive } from '../copy/cross-thread.js';
+import { INTERRUPT_GRACE_MS, IN_BUNDLE, REMOVE_WITHIN_MS, besideModule, revivePath as revive } from '../copy/cross-thread.js';
 import { type CopyJob, type CopyWorkerData, type FromCopyWorker, type JobOptions } from './copy-messages.js';
 
 /** This module runs as TypeScript, under the test runner's loader. */
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const FROM_SOURCE = !IN_BUNDLE && import.meta.url.endsWith('.ts');
 
 /**
  * The worker's module. Under the test runner each worker would compile the whole engine
  * again through the TypeScript loader (seconds per copy): the compiled worker in dist/ is
  * used instead, without the runner's loaders (the tests build dist/ first).
  */
-function workerModule(): URL {
-  return FROM_SOURCE ? new URL('../../dist/cli/copy-worker.js', import.meta.url) : new URL('./copy-worker.js', import.meta.url);
+function workerModule(): string | URL {
+  return FROM_SOURCE ? new URL('../../dist/cli/copy-worker.js', import.meta.url) : besideModule('./copy-worker.js', import.meta.url);
 }
 
 export type ThreadOutcome =

@@ -1,25 +1,21 @@
 /**
  * Where the tscp command starts (bin/tscp.js). Built into one CommonJS file
- * (dist/tscp.cjs, see package.json's build script) holding only this, the quick way and
- * the signal helpers: Node starts it without its ES-module loader, and a plain
- * `tscp SOURCE DEST` is done (quick-copy.ts) before commander, the engine or koffi would
- * load. Everything else goes to main.ts, loaded then.
+ * (dist/bin/entry.cjs, see package.json's bundle scripts) holding only this, the quick way
+ * and the signal helpers: a plain `tscp SOURCE DEST` is done (quick-copy.ts) before
+ * commander, the engine or koffi would load. Everything else goes to main.ts, loaded then
+ * (dist/bin/main.js, CommonJS too: Node's ES-module loader is never started).
  */
-import { INTERRUPT_GRACE_MS } from '../copy/cross-thread.js';
+import { INTERRUPT_GRACE_MS, besideModule } from '../copy/cross-thread.js';
 import { quotePath } from '../copy/paths.js';
 import { EXIT_OK, EXIT_SIGNAL_BASE } from './exit-codes.js';
 import { plainOperands, quickCopy } from './quick-copy.js';
 import { SIGNAL_NUMBERS, catchSignals, hangUp, type Proc } from './signals.js';
 import { packageVersion } from './version.js';
 
-/** Set (to true) by the build's bundler for dist/cli/entry.cjs; undefined in the ES modules. */
-declare const TSCP_COMMONJS_BUNDLE: boolean | undefined;
-
-/** package.json, from the bundle in dist/cli/ (CommonJS: no import.meta) or from this module. */
+/** package.json, from the bundle in dist/bin/ (CommonJS: no import.meta) or from this module. */
 function packageJsonPath(): string | URL {
-  return typeof TSCP_COMMONJS_BUNDLE !== 'undefined' ? `${__dirname}/../../package.json` : new URL('../../package.json', import.meta.url);
+  return besideModule('../../package.json', import.meta.url);
 }
-
 
 /** Run tscp with `proc.argv`; resolves with the exit status (the caller sets it). */
 export async function main(proc: Proc): Promise<number> {

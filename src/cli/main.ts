@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { ByteCount, CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
 import { byteCount } from '../copy/bytes.js';
+import { besideModule } from '../copy/cross-thread.js';
 import { copyStaysLocal } from './local-files.js';
 import { plainOperands } from './quick-copy.js';
 import { packageVersion } from './version.js';
@@ -56,7 +57,7 @@ function readCmdline(proc: Proc): Buffer | null {
 
 
 function version(): string {
-  return packageVersion(new URL('../../package.json', import.meta.url));
+  return packageVersion(besideModule('../../package.json', import.meta.url));
 }
 
 function exitCodeFor(err: CopyError, signal: NodeJS.Signals | undefined): number {

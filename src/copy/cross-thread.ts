@@ -14,6 +14,22 @@ export const INTERRUPT_GRACE_MS = 250;
 /** After giving up on it, how long to wait for the removal of its temporary file (itself possibly on a hung filesystem). */
 export const REMOVE_WITHIN_MS = 100;
 
+/** Set (to true) by the bundler for the CommonJS files in dist/bin/; undefined in the ES modules. */
+declare const TSCP_COMMONJS_BUNDLE: boolean | undefined;
+
+/** Whether this code runs from the CommonJS bundle (dist/bin/), where there is no import.meta. */
+export const IN_BUNDLE = typeof TSCP_COMMONJS_BUNDLE !== 'undefined';
+
+/**
+ * A file named relative to the module whose `import.meta.url` is `moduleUrl`: a worker's
+ * entry, package.json. In the bundle every module is one file in dist/bin/, so the name is
+ * taken from there; dist/bin/ and the ES modules' dist/cli/ and dist/tree/ lie equally
+ * deep, and each worker entry is bundled under the name it has beside its module.
+ */
+export function besideModule(relative: string, moduleUrl: string): string | URL {
+  return IN_BUNDLE ? `${__dirname}/${relative}` : new URL(relative, moduleUrl);
+}
+
 /** A path as it crossed threads (a Buffer arrives as a plain Uint8Array), made a FilePath again. */
 export function revivePath(p: string | Uint8Array): FilePath {
   return typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);

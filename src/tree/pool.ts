@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Method } from '../copy/types.js';
+import { besideModule } from '../copy/cross-thread.js';
 import type { Sys } from '../sys/index.js';
 import { runTask, type RunSettings, type Task, type TaskOutcome } from './tasks.js';
 import type { BatchSummary, FromWorker, ToWorker, WorkerInit } from './worker-run.js';
@@ -57,7 +58,7 @@ export class WorkerPool implements Runner {
   ) {
     const init: WorkerInit = { settings, abortFlag: this.abortFlag, loadLock: this.loadLock };
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, stdout: false, stderr: false, resourceLimits: RESOURCE_LIMITS });
+      const worker = new Worker(besideModule('./worker.js', import.meta.url), { workerData: init, stdout: false, stderr: false, resourceLimits: RESOURCE_LIMITS });
       worker.on('message', (msg: FromWorker) => this.receive(msg));
       worker.on('error', (err) => this.crashed(i, err));
       worker.on('exit', (code) => {

@@ -9,10 +9,10 @@ import { workerData } from 'node:worker_threads';
 
 const lock = new Int32Array((workerData as { loadLock: SharedArrayBuffer }).loadLock);
 while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1, 100);
-try {
-  const { loadNative } = await import('./worker-run.js');
-  loadNative();
-} finally {
-  Atomics.store(lock, 0, 0);
-  Atomics.notify(lock, 0);
-}
+// Not a top-level await: the bundle of this file is CommonJS, which has none.
+void import('./worker-run.js')
+  .then(({ loadNative }) => loadNative())
+  .finally(() => {
+    Atomics.store(lock, 0, 0);
+    Atomics.notify(lock, 0);
+  });

@@ -80,7 +80,12 @@ t.test('package.json: bin, man, files whitelist, exports with types', async (t) 
   // Directly, or through `npm run build`, which compiles with tsc and bundles with esbuild.
   const build = pkg.scripts?.build ?? '';
   t.match(build, /\btsc\b/, 'build compiles dist/ with tsc');
-  t.match(`${build} ${pkg.scripts?.bundle ?? ''}`, /\besbuild\b.*dist\/bin\/entry\.cjs/, 'build bundles the command (dist/bin/entry.cjs, what bin/tscp.js loads)');
+  // The bundle script may be split into bundle:* steps.
+  const bundling = Object.entries(pkg.scripts ?? {})
+    .filter(([name]) => name === 'bundle' || name.startsWith('bundle:'))
+    .map(([, script]) => script)
+    .join(' ');
+  t.match(`${build} ${bundling}`, /\besbuild\b.*dist\/bin\/entry\.cjs/, 'build bundles the command (dist/bin/entry.cjs, what bin/tscp.js loads)');
   const builds = (script: string | undefined) => /\btsc\b/.test(script ?? '') || /\bnpm run build\b/.test(script ?? '');
   t.ok(builds(pkg.scripts?.prepack), `prepack builds dist/ (npm pack): ${pkg.scripts?.prepack}`);
   t.ok(builds(pkg.scripts?.pretest), `pretest builds dist/ (npm test, also after npm ci): ${pkg.scripts?.pretest}`);
@@ -297,8 +302,8 @@ t.test("the README's set-up, typed in a fresh clone: a tscp on PATH, and the tar
 t.test('start-up stays lean: what each kind of run loads', async (t) => {
   const scratch = scratchDir(t);
   const log = path.join(scratch, 'loaded.log');
-  // ESM imports (chalk, and packages imported from ESM) go through a resolve hook; CommonJS
-  // require() calls (koffi's and cli-progress's own) through Module._load. Both are logged.
+  // ESM imports go through a resolve hook; CommonJS require() calls (the bundle's own files,
+  // koffi's) through Module._load. Both are logged, with the file each resolved to.
   fs.writeFileSync(
     path.join(scratch, 'hooks.mjs'),
     `import fs from 'node:fs';
@@ -314,14 +319,19 @@ export async function resolve(specifier, context, next) {
   fs.writeFileSync(
     path.join(scratch, 'preload.mjs'),
     `import { register, createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import fs from 'node:fs';
 const log = process.env.TSCP_LOAD_LOG;
 register(new URL('./hooks.mjs', import.meta.url), { data: { log } });
 const Module = createRequire(import.meta.url)('node:module');
 const load = Module._load;
-Module._load = function (request, ...rest) {
-  fs.appendFileSync(log, 'cjs ' + request + '\\n');
-  return load.call(this, request, ...rest);
+Module._load = function (request, parent, isMain) {
+  let file = '';
+  try {
+    file = ' ' + pathToFileURL(Module._resolveFilename(request, parent, isMain)).href;
+  } catch {}
+  fs.appendFileSync(log, 'cjs ' + request + file + '\\n');
+  return load.apply(this, arguments);
 };
 `,
   );
