@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { CopyError } from '../copy/errors.js';
 import type { FilePath } from '../copy/paths.js';
 import type { CopyResult, Fallback, Reporter } from '../copy/types.js';
-import { INTERRUPT_GRACE_MS, IN_BUNDLE, REMOVE_WITHIN_MS, besideModule, revivePath as revive } from '../copy/cross-thread.js';
+import { INTERRUPT_GRACE_MS, IN_BUNDLE, REMOVE_WITHIN_MS, besideModule, revivePath as revive, withinMs } from '../copy/cross-thread.js';
 import { type CopyJob, type CopyWorkerData, type FromCopyWorker, type JobOptions } from './copy-messages.js';
 
 /** This module runs as TypeScript, under the test runner's loader. */
@@ -118,12 +118,7 @@ export class CopyThread {
    */
   async removeTemp(): Promise<void> {
     if (this.temp === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      fsp.unlink(this.temp).catch(() => undefined),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, REMOVE_WITHIN_MS))),
-    ]);
-    clearTimeout(timer);
+    await withinMs(fsp.unlink(this.temp).catch(() => undefined), REMOVE_WITHIN_MS, undefined);
   }
 
   /** A worker that never got a job (the command turned out to be something else). */

@@ -9,7 +9,7 @@ import { INTERRUPT_GRACE_MS, besideModule } from '../copy/cross-thread.js';
 import { quotePath } from '../copy/paths.js';
 import { EXIT_OK, EXIT_SIGNAL_BASE } from './exit-codes.js';
 import { plainOperands, quickCopy } from './quick-copy.js';
-import { SIGNAL_NUMBERS, catchSignals, hangUp, type Proc } from './signals.js';
+import { SIGNAL_NUMBERS, catchSignals, hangUp, interruptedLine, type Proc } from './signals.js';
 import { packageVersion } from './version.js';
 
 /** package.json, from the bundle in dist/bin/ (CommonJS: no import.meta) or from this module. */
@@ -56,7 +56,7 @@ async function tryQuickCopy(proc: Proc, plain: NonNullable<ReturnType<typeof pla
     const signal = signals.caught ?? 'SIGINT';
     const { outputChoices } = await import('./main.js');
     const { paint } = await outputChoices(proc, {});
-    proc.stderr.write(`${paint.error('tscp:')} interrupted by ${signal} after ${outcome.bytesWritten} bytes of ${quotePath(plain.source)} -> ${quotePath(outcome.dest)}; DEST left as it was\n`);
+    proc.stderr.write(`${paint.error('tscp:')} ${interruptedLine(signal, outcome.bytesWritten, quotePath(plain.source), quotePath(outcome.dest), 'DEST left as it was')}\n`);
     // The pool's copy still runs and Node would wait for it at exit: die by the signal.
     if (!outcome.settled || (signal === 'SIGHUP' && proc.stderr.isTTY)) hangUp(proc, signals.onSignal, signal);
     return EXIT_SIGNAL_BASE + (SIGNAL_NUMBERS[signal] ?? 2);

@@ -12,7 +12,7 @@ import { plainOperands } from './quick-copy.js';
 import { packageVersion } from './version.js';
 import { InlineCopy } from './inline-copy.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
-import { SIGNAL_NUMBERS, catchSignals, hangUp, type Proc } from './signals.js';
+import { SIGNAL_NUMBERS, catchSignals, hangUp, interruptedLine, type Proc } from './signals.js';
 import { UsageError, buildProgram, checkBareReflink, normalizeArgs, planFrom, type ParsedOptions, type Plan } from './options.js';
 
 export { HELP_FOOTER } from './options.js';
@@ -274,9 +274,7 @@ async function runPlan(proc: Proc, plan: Plan, opts: ParsedOptions): Promise<num
       // Only a whole-file copy through a temporary file can promise DEST is as it was.
       const inPlace = options.inplace || isRangeRequest(options);
       const state = inPlace ? `${err.bytesCopied} bytes were written into DEST` : 'DEST left as it was';
-      proc.stderr.write(
-        `${paint.error('tscp:')} interrupted by ${signals.caught ?? 'signal'} after ${err.bytesCopied} bytes of ${err.quotedSource} -> ${err.quotedDest}; ${state}\n`,
-      );
+      proc.stderr.write(`${paint.error('tscp:')} ${interruptedLine(signals.caught ?? 'signal', err.bytesCopied, err.quotedSource, err.quotedDest, state)}\n`);
     } else {
       const after = Number(err.bytesCopied) > 0 ? ` after ${err.bytesCopied} bytes` : '';
       proc.stderr.write(`${paint.error('tscp:')} ${err.message}${after}\n`);

@@ -24,7 +24,7 @@
 import { chmodSync, constants, copyFileSync, renameSync } from 'node:fs';
 import { LOCAL_FILESYSTEMS, NETWORK_AND_FUSE_FILESYSTEMS, onPool, survey } from './local-files.js';
 import { baseName, joinPath, tempPathBeside } from '../copy/paths.js';
-import { REMOVE_WITHIN_MS } from '../copy/cross-thread.js';
+import { REMOVE_WITHIN_MS, withinMs } from '../copy/cross-thread.js';
 
 /**
  * Largest file copied here on the main thread, whatever the filesystems and the terminal:
@@ -189,15 +189,4 @@ async function interrupted(copying: Promise<boolean>, temp: string, dest: string
   );
   await withinMs(onPool.rm(temp), REMOVE_WITHIN_MS, undefined);
   return { kind: 'interrupted', dest, bytesWritten, settled };
-}
-
-
-async function withinMs<T>(work: Promise<T>, ms: number, otherwise: T): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(otherwise), ms)));
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

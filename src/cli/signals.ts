@@ -22,6 +22,14 @@ export const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP:
 export const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
+ * The line after a single copy was interrupted, the same from the quick way and the engine:
+ * what reached DEST, and what that leaves there (`destState`). Sources and dests come quoted.
+ */
+export function interruptedLine(signal: string, bytes: bigint | number | string, quotedSource: string, quotedDest: string, destState: string): string {
+  return `interrupted by ${signal} after ${bytes} bytes of ${quotedSource} -> ${quotedDest}; ${destState}`;
+}
+
+/**
  * Signals abort the copy at its next chunk (so temporary files are removed and DEST stays
  * as it was) instead of Node dying mid-write. `caught` is the first signal received.
  */

@@ -49,3 +49,17 @@ export function sharedFlagSignal(flag: SharedArrayBuffer): AbortSignal {
     reason: 'interrupted',
   } as unknown as AbortSignal;
 }
+
+/**
+ * `work`'s result, or `otherwise` once `ms` have passed: for calls on another thread that
+ * may never return (a hung filesystem), so that a signal still ends the process in time.
+ */
+export async function withinMs<T>(work: Promise<T>, ms: number, otherwise: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(otherwise), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
