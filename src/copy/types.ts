@@ -92,9 +92,10 @@ export interface CopyOptions {
    * Called with the new file's descriptor after its bytes are in and before it takes
    * DEST's name: where the tree copy applies SOURCE's times, owner, xattrs and mode, so
    * the file appears complete. Returns true when it set the mode itself (the engine then
-   * does not). Whole-file copies only.
+   * does not). `srcFd` is SOURCE, open (its xattrs are read from it, without a path
+   * lookup). Whole-file copies only.
    */
-  finish?: (fd: number, created: boolean) => boolean | void;
+  finish?: (fd: number, created: boolean, srcFd: number) => boolean | void;
   /**
    * Remember, per pair of filesystems (keyed "srcDev:dstDev"), the methods they refuse for
    * good (EXDEV, EOPNOTSUPP...): a tree copy learns it from its first file and does not ask

@@ -119,7 +119,7 @@ export async function copyWhole(job: Job, srcFd: number, src: FileStat, existing
     }
     // The caller's metadata (the tree copy's times, owner, xattrs, mode) goes on before the
     // file takes DEST's name, so it never appears half-finished.
-    const modeSet = job.options.finish?.(fd, existing === null) === true;
+    const modeSet = job.options.finish?.(fd, existing === null, srcFd) === true;
     if (target.atomic && !modeSet) {
       // An existing DEST keeps its own mode (its owner was settled when the temporary
       // file was made); a new one gets SOURCE's permission bits less the umask.

@@ -3,7 +3,7 @@
  * xattrs, because chown clears file capabilities), then xattrs and the ACL, then the mode
  * last (a chmod after the ACL keeps the two consistent, and setuid bits survive chown).
  */
-import { isErrno, SysError, type FileRef, type Sys, type SysPath } from '../sys/index.js';
+import { isErrno, SysError, type FileRef, type Sys } from '../sys/index.js';
 import type { Preserve } from './types.js';
 import type { EntryStat } from './entry-stat.js';
 
@@ -31,7 +31,8 @@ export class PreserveError extends Error {
 
 /**
  * Apply what `ctx.preserve` asks of `st` to the new entry `dest` (an open descriptor, or a
- * path that is never followed). `source` is read for its xattrs. `created` is false for an
+ * path that is never followed). `source` (an open descriptor, or a path never followed) is
+ * read for its xattrs. `created` is false for an
  * entry that existed before (its mode is then kept unless the mode is preserved);
  * `ownerAlready` says it was made with SOURCE's owner and group already (no chown needed).
  * Returns the failures that were asked for (the others are ignored as cp -a ignores them)
@@ -39,7 +40,7 @@ export class PreserveError extends Error {
  */
 export function applyMetadata(
   ctx: MetadataContext,
-  source: SysPath,
+  source: FileRef,
   dest: FileRef,
   st: EntryStat,
   created: boolean,

@@ -302,10 +302,10 @@ async function copyFile(ctx: TaskContext, task: EntryTask, src: FilePath, dest: 
       sys: ctx.sys,
       refusalMemory: ctx.refusals,
       destDevice: task.fresh?.dev,
-      finish: (fd, created) => {
+      finish: (fd, created, srcFd) => {
         // A file new in a directory we made already has our owner and the directory's group.
         const ownerAlready = created && task.fresh !== undefined && task.st.uid === EUID && task.st.gid === task.fresh.gid;
-        const applied = applyMetadata(metadataContext(ctx), src, fd, task.st, created, ownerAlready);
+        const applied = applyMetadata(metadataContext(ctx), srcFd, fd, task.st, created, ownerAlready);
         problems = applied.problems;
         return applied.modeSet;
       },
