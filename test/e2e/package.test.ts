@@ -348,8 +348,11 @@ Module._load = function (request, parent, isMain) {
     // relative to the build's directory: `../x/node_modules/...` where node_modules is a link).
     const bundleFiles = [...new Set([...text.matchAll(/ (file:\S*\/dist\/bin\/[^\s]+)$/gm)].map((m) => m[1]!))];
     const bundled = bundleFiles.map((url) => fs.readFileSync(new URL(url), 'utf8')).join('\n');
-    const has = (name: string) =>
-      new RegExp(`(^(esm|cjs) ${name}(/|\\s|$))|/node_modules/${name}/`, 'm').test(text) || new RegExp(`^// (\\S*/)?node_modules/${name}/`, 'm').test(bundled);
+    const has = (name: string) => {
+      // koffi counts as loaded when its native part is, through koffi or its platform package.
+      const pattern = name === 'koffi' ? '(koffi|@koromix/koffi-[^/]+)' : name;
+      return new RegExp(`(^(esm|cjs) ${pattern}(/|\\s|$))|/node_modules/${pattern}/`, 'm').test(text) || new RegExp(`^// (\\S*/)?node_modules/${name}/`, 'm').test(bundled);
+    };
     return { status: r.status, stderr: r.stderr, has, log: text };
   }
 
