@@ -1226,13 +1226,19 @@ t.test('only DEST and its temporary file are written; the temp file is opened O_
 t.test('a symlink planted at the temporary file\'s name is never followed', async (t) => {
   const dir = caseDir(t, 'ext4', 'planted');
   if (!dir) return;
-  // Make the "random" part of the name predictable: the preload fixes Web Crypto's
-  // getRandomValues (what copy.ts uses) and crypto.randomBytes to return 0xab bytes.
+  // Make the "random" part of the name predictable: the preload turns /dev/urandom (what
+  // paths.ts reads) into a file of 0xab bytes, and fixes Web Crypto's getRandomValues (its
+  // fallback) and crypto.randomBytes to return the same.
   const tools = scratchDir(t);
   const preload = path.join(tools, 'fixed-random.cjs');
+  const fixedBytes = path.join(tools, 'fixed-bytes');
+  fs.writeFileSync(fixedBytes, Buffer.alloc(4096, 0xab));
   fs.writeFileSync(
     preload,
-    `const crypto = require('node:crypto');
+    `const fs = require('node:fs');
+const openSync = fs.openSync;
+fs.openSync = (p, ...rest) => openSync(p === '/dev/urandom' ? ${JSON.stringify(fixedBytes)} : p, ...rest);
+const crypto = require('node:crypto');
 crypto.randomBytes = (n, cb) => { const b = Buffer.alloc(n, 0xab); if (cb) { cb(null, b); return undefined; } return b; };
 require('node:module').syncBuiltinESMExports();
 globalThis.crypto.getRandomValues = (a) => { a.fill(0xab); return a; };
