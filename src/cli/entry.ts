@@ -47,7 +47,7 @@ async function tryQuickCopy(proc: Proc, plain: NonNullable<ReturnType<typeof pla
   try {
     const outcome = await quickCopy(plain.source, plain.dest, {
       umask: process.umask(),
-      progressWanted: () => !plain.progressOff && Boolean(proc.stderr.isTTY),
+      progressWanted: () => plain.progress ?? Boolean(proc.stderr.isTTY),
       signal: signals.controller.signal,
       graceMs: INTERRUPT_GRACE_MS,
     });

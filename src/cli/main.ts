@@ -160,7 +160,7 @@ async function parseAndRun(proc: Proc, args: string[]): Promise<number> {
   // UTF-8 and neither starts with '-' (plainOperands), so commander would read them so.
   const plain = plainOperands(proc.argv.slice(2));
   if (plain) {
-    const opts: ParsedOptions = plain.progressOff ? { progress: false } : {};
+    const opts: ParsedOptions = plain.progress === undefined ? {} : { progress: plain.progress };
     return runPlan(proc, planFrom(opts, [plain.source, plain.dest], args), opts);
   }
   const commander = await import('commander');

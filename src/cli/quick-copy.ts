@@ -32,10 +32,11 @@ import { REMOVE_WITHIN_MS, withinMs } from '../copy/cross-thread.js';
  */
 export const QUICK_COPY_BYTES = 16 * 1024 * 1024;
 
-/** Options that change nothing in how a plain copy is made or reported when it succeeds. */
-const HARMLESS_OPTIONS = new Set(['-q', '--quiet', '--no-progress', '--reflink=auto']);
-/** Options that ask for the progress bar to stay off. */
-const NO_PROGRESS = new Set(['-q', '--quiet', '--no-progress']);
+/**
+ * Options that change nothing in how a plain copy is made or reported when it succeeds,
+ * beyond whether a progress bar may be drawn (which quickCopy asks through progressWanted).
+ */
+const HARMLESS_OPTIONS = new Set(['-q', '--quiet', '--progress', '--no-progress', '--reflink=auto']);
 
 const SPECIAL_MODE_BITS = 0o7000;
 
@@ -50,15 +51,20 @@ const QUICK_FILESYSTEMS = new Set([...LOCAL_FILESYSTEMS, ...NETWORK_AND_FUSE_FIL
  * SOURCE and DEST when the command line is two operands and at most options from
  * HARMLESS_OPTIONS; null for anything else (commander then reads it). An operand that
  * starts with '-' or holds U+FFFD (bytes that are not UTF-8: main.ts recovers them) is left
- * to the full parser.
+ * to the full parser. `progress` is what the options say of the bar, as commander reads
+ * them: the last of --progress and --no-progress, and off with -q; undefined when none
+ * says (then a bar where stderr is a terminal).
  */
-export function plainOperands(args: string[]): { source: string; dest: string; progressOff: boolean } | null {
+export function plainOperands(args: string[]): { source: string; dest: string; progress?: boolean } | null {
   const operands: string[] = [];
-  let progressOff = false;
+  let quiet = false;
+  let progress: boolean | undefined;
   for (const arg of args) {
     if (arg.startsWith('-') && arg !== '-') {
       if (!HARMLESS_OPTIONS.has(arg)) return null;
-      progressOff ||= NO_PROGRESS.has(arg);
+      if (arg === '-q' || arg === '--quiet') quiet = true;
+      else if (arg === '--progress') progress = true;
+      else if (arg === '--no-progress') progress = false;
     } else if (arg.includes('\uFFFD') || arg === '-') {
       return null;
     } else {
@@ -66,7 +72,7 @@ export function plainOperands(args: string[]): { source: string; dest: string; p
     }
   }
   if (operands.length !== 2) return null;
-  return { source: operands[0]!, dest: operands[1]!, progressOff };
+  return { source: operands[0]!, dest: operands[1]!, progress: quiet ? false : progress };
 }
 
 export type QuickCopyOutcome =

@@ -380,7 +380,18 @@ Module._load = function (request, parent, isMain) {
   t.equal(failed.status, 1, 'a failed copy exits 1');
   for (const name of ['chalk', 'cli-progress']) t.notOk(failed.has(name), `a failed copy with stderr not a terminal does not load ${name}`);
 
-  const forced = loaded(['--progress', src, path.join(scratch, 'forced-copy')], { FORCE_COLOR: '1' });
+  // --progress alone goes the quick way, which prints nothing for a small file: --copy
+  // takes this one through the engine, which paints.
+  const quick = loaded(['--progress', src, path.join(scratch, 'quick-progress-copy')], { FORCE_COLOR: '1' });
+  t.equal(quick.status, 0, '--progress, a small plain copy: exits 0');
+  for (const name of ['commander', 'koffi', 'chalk', 'cli-progress']) t.notOk(quick.has(name), `--progress, a small plain copy: ${name} not loaded`);
+  // Declined by the quick way (DEST exists): the engine, still without commander.
+  const existing = path.join(scratch, 'quick-progress-copy');
+  const declined = loaded(['--progress', src, existing]);
+  t.equal(declined.status, 0, '--progress onto an existing DEST: exits 0');
+  t.ok(declined.has('koffi'), '--progress onto an existing DEST: the engine (koffi) copies');
+  t.notOk(declined.has('commander'), '--progress onto an existing DEST: commander not loaded (no option needs it)');
+  const forced = loaded(['--progress', '--copy', src, path.join(scratch, 'forced-copy')], { FORCE_COLOR: '1' });
   t.equal(forced.status, 0, '--progress with FORCE_COLOR=1 exits 0');
   t.ok(forced.has('chalk'), 'with FORCE_COLOR=1 chalk is loaded (the hooks can see it)');
   // The bar is due only after 250 ms: a 64 KiB copy ends first and never loads cli-progress.
