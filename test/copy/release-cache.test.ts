@@ -12,7 +12,7 @@
  *             be unlinked); its pages are still cached after the copy
  *   small     a DEST under 1 MiB: the cache is not even asked about
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { copy } from '../../src/copy/copy.js';
@@ -79,14 +79,20 @@ if (mnt) {
     t.equal(linuxSys.cacheState(fd).cached, 0, 'no page cached after dropCache');
   });
 
-  t.test('a clean, cached DEST: its pages are dropped before the copy', async (t) => {
+  /** A 4 MiB SOURCE and a DEST made by `makeDest`, held open by the test (the old inode, after). */
+  const replaceCase = (t: Test, makeDest: (file: string) => void) => {
     const dir = caseDir();
     const src = path.join(dir, 'src');
     const dst = path.join(dir, 'dst');
     writeRandom(src, 4 * MiB);
-    cleanCached(dst, 4 * MiB);
+    makeDest(dst);
     const oldFd = fs.openSync(dst, 'r');
     t.teardown(() => fs.closeSync(oldFd));
+    return { src, dst, oldFd };
+  };
+
+  t.test('a clean, cached DEST: its pages are dropped before the copy', async (t) => {
+    const { src, dst, oldFd } = replaceCase(t, (f) => cleanCached(f, 4 * MiB));
     t.equal(linuxSys.cacheState(oldFd).cached, 1024, 'DEST wholly cached before');
 
     const rec = recording();
@@ -99,13 +105,7 @@ if (mnt) {
   });
 
   t.test('a DEST with dirty pages is left cached (no writeback for data about to go)', async (t) => {
-    const dir = caseDir();
-    const src = path.join(dir, 'src');
-    const dst = path.join(dir, 'dst');
-    writeRandom(src, 4 * MiB);
-    writeRandom(dst, 4 * MiB);
-    const oldFd = fs.openSync(dst, 'r');
-    t.teardown(() => fs.closeSync(oldFd));
+    const { src, dst, oldFd } = replaceCase(t, (f) => writeRandom(f, 4 * MiB));
     const before = linuxSys.cacheState(oldFd);
     // Dirty data waits 30 s (dirty_expire_centisecs) before the kernel writes it out itself.
     t.ok(before.dirty + before.writeback > 0, 'DEST dirty before the copy');
