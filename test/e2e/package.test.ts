@@ -373,6 +373,9 @@ Module._load = function (request, parent, isMain) {
   const engine = loaded(['--copy', src, path.join(scratch, 'engine-copy')]);
   t.equal(engine.status, 0, `a copy through the engine exits 0 ${engine.stderr}`);
   t.ok(engine.has('koffi'), 'a copy through the engine loads koffi (the hooks see native code being loaded)');
+  // Straight from koffi's platform package, beside koffi here: koffi's entry is not run.
+  t.match(engine.log, /^cjs @koromix\/koffi-[^ ]+ file:\S+/m, "koffi's native module is required from its platform package");
+  t.notMatch(engine.log, /\/node_modules\/koffi\/index\.c?js$/m, "koffi's entry (index.cjs) is not loaded");
   t.ok(engine.has('commander'), 'a copy with an option loads commander (the hooks see bundled packages)');
   for (const name of ['chalk', 'cli-progress']) t.notOk(engine.has(name), `a copy with stderr not a terminal does not load ${name}`);
 
