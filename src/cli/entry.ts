@@ -5,24 +5,19 @@
  * commander, the engine or koffi would load. Everything else goes to main.ts, loaded then
  * (dist/bin/main.js, CommonJS too: Node's ES-module loader is never started).
  */
-import { INTERRUPT_GRACE_MS, besideModule } from '../copy/cross-thread.js';
+import { INTERRUPT_GRACE_MS } from '../copy/cross-thread.js';
 import { quotePath } from '../copy/paths.js';
 import { EXIT_OK, EXIT_SIGNAL_BASE } from './exit-codes.js';
 import { plainOperands, quickCopy } from './quick-copy.js';
 import { SIGNAL_NUMBERS, catchSignals, hangUp, interruptedLine, type Proc } from './signals.js';
-import { packageVersion } from './version.js';
-
-/** package.json, from the bundle in dist/bin/ (CommonJS: no import.meta) or from this module. */
-function packageJsonPath(): string | URL {
-  return besideModule('../../package.json', import.meta.url);
-}
+import { tscpVersion } from './version.js';
 
 /** Run tscp with `proc.argv`; resolves with the exit status (the caller sets it). */
 export async function main(proc: Proc): Promise<number> {
   const args = proc.argv.slice(2);
   // `tscp --version` answers before loading anything else (start-up is all it costs).
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
-    proc.stdout.write(`${packageVersion(packageJsonPath())}\n`);
+    proc.stdout.write(`${tscpVersion()}\n`);
     return EXIT_OK;
   }
   const plain = plainOperands(args);

@@ -6,10 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { ByteCount, CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
 import { byteCount } from '../copy/bytes.js';
-import { besideModule } from '../copy/cross-thread.js';
 import { copyStaysLocal } from './local-files.js';
 import { plainOperands } from './quick-copy.js';
-import { packageVersion } from './version.js';
+import { tscpVersion } from './version.js';
 import { InlineCopy } from './inline-copy.js';
 import { EXIT_DIFFERS, EXIT_FAILED, EXIT_OK, EXIT_SIGNAL_BASE, EXIT_USAGE } from './exit-codes.js';
 import { SIGNAL_NUMBERS, catchSignals, hangUp, interruptedLine, type Proc } from './signals.js';
@@ -56,9 +55,6 @@ function readCmdline(proc: Proc): Buffer | null {
 }
 
 
-function version(): string {
-  return packageVersion(besideModule('../../package.json', import.meta.url));
-}
 
 function exitCodeFor(err: CopyError, signal: NodeJS.Signals | undefined): number {
   if (err.kind === 'interrupted') return EXIT_SIGNAL_BASE + (SIGNAL_NUMBERS[signal ?? 'SIGINT'] ?? 2);
@@ -148,7 +144,7 @@ async function run(proc: Proc): Promise<number> {
   const args = normalizeArgs(proc.argv.slice(2));
   // `tscp --version` answers before loading anything else (start-up is all it costs).
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
-    proc.stdout.write(`${version()}\n`);
+    proc.stdout.write(`${tscpVersion()}\n`);
     return EXIT_OK;
   }
   return parseAndRun(proc, args);
@@ -165,7 +161,7 @@ async function parseAndRun(proc: Proc, args: string[]): Promise<number> {
   }
   const commander = await import('commander');
   const jsonWanted = asksForJson(args);
-  const program = buildProgram(commander, version(), {
+  const program = buildProgram(commander, tscpVersion(), {
     out: (s) => void proc.stdout.write(s),
     // Under --json, usage errors become the JSON report; commander's text stays off stderr.
     err: (s) => void (jsonWanted ? undefined : proc.stderr.write(s)),

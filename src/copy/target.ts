@@ -7,7 +7,7 @@ import { constants as fsConstants } from 'node:fs';
 import { O_TMPFILE, SysError, isErrno, type FileStat, type Sys, type SysPath } from '../sys/index.js';
 import { CopyError } from './errors.js';
 import { closeQuietly, fail, fsyncDirectory, removeQuietly, syncing, type Job } from './job.js';
-import { TEMP_PREFIX, baseName, decorateName, dirName, joinPath, randomHex } from './paths.js';
+import { dirName, tempPathBeside } from './paths.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fsConstants;
 
@@ -37,7 +37,7 @@ export const KEPT_INODE_FLAGS =
 const FILE_CAPABILITY = 'security.capability';
 
 /** Prefix of the temporary file a whole-file copy writes before renaming it over DEST. */
-export { TEMP_PREFIX, randomHex } from './paths.js';
+export { TEMP_PREFIX } from './paths.js';
 
 /** Where a whole-file copy writes: a temporary file beside DEST, or DEST itself (--inplace). */
 export interface WholeFileTarget {
@@ -62,9 +62,7 @@ export function tempFileTarget(job: Job, existing: FileStat | null): WholeFileTa
   if (existing && existing.nlink > 1) return null;
   // Replace the file a symlink at DEST points to, not the link, as cp writes through it.
   const finalPath = existing ? sys.realpath(job.target) : job.target;
-  // The name says whose it is; the random part makes it unguessable.
-  const tempName = decorateName(`${TEMP_PREFIX}${randomHex(6)}-`, baseName(finalPath), 200);
-  const tempPath = joinPath(dirName(finalPath), tempName);
+  const tempPath = tempPathBeside(finalPath);
   let fd: number;
   try {
     // Exclusive and not following symlinks: a planted link at this name is never used.
@@ -337,7 +335,7 @@ export function unnamedTarget(job: Job): WholeFileTarget | null {
         if (!isErrno(err, 'EEXIST')) throw err;
         if (job.options.noClobber) throw noClobberError(job);
         // DEST appeared while we copied: replace it as a rename would, via a named link.
-        const temp = joinPath(dir, decorateName(`${TEMP_PREFIX}${randomHex(6)}-`, baseName(job.target), 200));
+        const temp = tempPathBeside(job.target);
         job.options.onTempFile?.(temp);
         sys.linkFd(fd, temp);
         try {

@@ -6,8 +6,7 @@
  */
 import { copy } from '../copy/copy.js';
 import { CopyError } from '../copy/errors.js';
-import { baseName, decorateName, dirName, joinPath, pathText, quotePath, type FilePath } from '../copy/paths.js';
-import { TEMP_PREFIX, randomHex } from '../copy/target.js';
+import { joinPath, pathText, quotePath, tempPathBeside, type FilePath } from '../copy/paths.js';
 import type { CopyMode, Method } from '../copy/types.js';
 import { SysError, isErrno, type DirReader, type Sys } from '../sys/index.js';
 import { revivePath } from '../copy/cross-thread.js';
@@ -359,7 +358,7 @@ function place(ctx: TaskContext, dest: FilePath, destAbsent: boolean, make: (at:
     const there = sys.stat(dest, false);
     if (there.isDirectory) throw err;
   }
-  const temp = joinPath(dirName(dest), decorateName(`${TEMP_PREFIX}${randomHex(6)}-`, baseName(dest), 200));
+  const temp = tempPathBeside(dest);
   make(temp);
   try {
     sys.rename(temp, dest);
