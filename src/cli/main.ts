@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { ByteCount, CopyError, CopyMode, CopyOptions, CopyResult, FilePath, Reporter } from '../copy/index.js';
 import { byteCount } from '../copy/bytes.js';
+import { spareStdioFromExitSync } from '../sys/index.js';
 import { copyStaysLocal } from './local-files.js';
 import { plainOperands } from './quick-copy.js';
 import { tscpVersion } from './version.js';
@@ -100,10 +101,16 @@ export async function main(proc: Proc): Promise<number> {
       process.exit();
     });
   }
+  // koffi's exit handler would fsync stdout and stderr, which waits for the disk where they
+  // are files (sys/stdio-at-exit.ts).
+  const spareStdio = proc.argv === process.argv ? spareStdioFromExitSync() : null;
   try {
     return await run(proc);
   } catch (err) {
     return internalError(proc, err);
+  } finally {
+    // Added last, so that it runs after every other exit listener has written.
+    if (spareStdio) process.once('exit', spareStdio);
   }
 }
 

@@ -5,7 +5,8 @@
  * sendfile(2) and fallocate(2), and for trees linkat(2) (to name an O_TMPFILE file),
  * mknodat(2), utimensat(2) (nanosecond times) and the *xattr(2) family, and renameat2(2)
  * (RENAME_EXCHANGE, which Node's fs.rename cannot ask for), and cachestat(2) with
- * posix_fadvise(2) (how much of a file is cached and dirty; drop its clean pages).
+ * posix_fadvise(2) (how much of a file is cached and dirty; drop its clean pages), and
+ * dup2(2) (src/sys/stdio-at-exit.ts).
  *
  * Every function returns the raw result and, on failure, the errno read with
  * koffi.errno() immediately after the call (any other libc call in between, including
@@ -115,6 +116,8 @@ export interface Libc {
   cachestat(fd: number, range: Buffer, out: Buffer): number;
   /** posix_fadvise64(3): returns the error number itself (0 when done), not -1 and errno. */
   fadvise(fd: number, offset: bigint, len: bigint, advice: number): number;
+  /** dup2(2): `newFd` becomes a copy of `oldFd`, atomically (node:fs has no dup2). */
+  dup2(oldFd: number, newFd: number): number;
   errno(): number;
 }
 
@@ -162,6 +165,7 @@ export function libc(): Libc {
   const fremovexattr = lib.func('int fremovexattr(int fd, const void *name)');
   const lremovexattr = lib.func('int lremovexattr(const void *path, const void *name)');
   const fadvise64 = lib.func('int posix_fadvise64(int fd, int64_t offset, int64_t len, int advice)');
+  const dup2 = lib.func('int dup2(int oldfd, int newfd)');
   loaded = {
     copyFileRange: (fdIn, offIn, fdOut, offOut, len) =>
       Number(
@@ -192,6 +196,7 @@ export function libc(): Libc {
     lremovexattr: (path, name) => lremovexattr(path, name) as number,
     cachestat: (fd, range, out) => Number(syscall(CACHESTAT_NR, 'unsigned int', fd, 'void *', range, 'void *', out, 'unsigned int', 0)),
     fadvise: (fd, offset, len, advice) => fadvise64(fd, offset, len, advice) as number,
+    dup2: (oldFd, newFd) => dup2(oldFd, newFd) as number,
     errno: () => koffi.errno(),
   };
   return loaded;
