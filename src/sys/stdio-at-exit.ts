@@ -43,7 +43,11 @@ function flushableStdio(): number[] {
 export function spareStdioFromExitSync(): (() => number[]) | null {
   const files = flushableStdio();
   if (files.length === 0) return null;
-  libc();
+  try {
+    libc();
+  } catch {
+    return null; // no koffi, so no handler: the run reports why it cannot copy
+  }
   return () => {
     const devNull = fs.openSync('/dev/null', 'w');
     try {
