@@ -12,7 +12,7 @@ import { libc } from './libc.js';
 
 export { SysError, errnoName, errnoNumber, errnoMessage, isErrno, fromNodeError } from './errors.js';
 export { copyFileRangeSyscallNumber } from './libc.js';
-export { spareStdioFromExitSync } from './stdio-at-exit.js';
+export { holdKoffiWhileStdioIsFile, spareStdioFromExitSync } from './stdio-at-exit.js';
 
 /**
  * A byte offset or length as the kernel takes it (loff_t, up to 2^63-1). A bigint is

@@ -35,19 +35,32 @@ function flushableStdio(): number[] {
 }
 
 /**
- * Call on the main thread before the run starts a worker. Where stdout or stderr is a file,
- * loads koffi here (so no worker's exit unloads it) and returns what to call as the process
- * exits, after its last write: it points those descriptors at /dev/null (anything written
- * to them later is lost) and returns them. Elsewhere returns null and loads nothing.
+ * Where stdout or stderr is a file, load koffi on this thread, so that no worker's exit
+ * unloads it (and flushes them) while this thread runs: the library calls it as it starts
+ * a tree's workers, for a program that copies trees with its output in a log. Returns the
+ * descriptors that are files; loads nothing when there are none, or when koffi is missing
+ * (no handler then; the copy reports why it cannot run).
  */
-export function spareStdioFromExitSync(): (() => number[]) | null {
+export function holdKoffiWhileStdioIsFile(): number[] {
   const files = flushableStdio();
-  if (files.length === 0) return null;
+  if (files.length === 0) return [];
   try {
     libc();
   } catch {
-    return null; // no koffi, so no handler: the run reports why it cannot copy
+    return [];
   }
+  return files;
+}
+
+/**
+ * For a process that exits when its run is done (the tscp command), called on the main
+ * thread before the run starts a worker: holdKoffiWhileStdioIsFile(), and what to call as
+ * the process exits, after its last write. That points the files at /dev/null (anything
+ * written to them later is lost) and returns them. Null when neither is a file.
+ */
+export function spareStdioFromExitSync(): (() => number[]) | null {
+  const files = holdKoffiWhileStdioIsFile();
+  if (files.length === 0) return null;
   return () => {
     const devNull = fs.openSync('/dev/null', 'w');
     try {

@@ -118,6 +118,9 @@ class TreeRun {
   private found = { files: 0, bytes: 0 };
   private done = { files: 0, bytes: 0 };
   private pool!: Runner;
+  /** Nothing new starts: the signal fired, or a worker thread failed. */
+  private stopped = false;
+  /** Stopped by the signal (a worker's failure is an error, not an interrupt). */
   private interrupted = false;
   private finished!: () => void;
   private graceTimer?: NodeJS.Timeout;
@@ -176,13 +179,13 @@ class TreeRun {
           this.pump();
         });
         clearTimeout(this.graceTimer);
-        if (this.interrupted) stuckWorkers = this.pool.busy();
+        if (this.stopped) stuckWorkers = this.pool.busy();
       } finally {
         this.options.signal?.removeEventListener('abort', onAbort);
         this.pool.close();
       }
     }
-    const ok = this.errors.length === 0 && !this.interrupted;
+    const ok = this.errors.length === 0 && !this.stopped;
     return {
       ok,
       sources: this.sources.map(pathText),
@@ -202,8 +205,24 @@ class TreeRun {
   }
 
   private interrupt(): void {
-    if (this.interrupted) return;
+    if (this.stopped) return;
     this.interrupted = true;
+    this.stop();
+  }
+
+  /**
+   * A worker thread died (a bug, out of memory): its files' outcomes are lost, so the run
+   * stops as on an interrupt, and says why as an error rather than as a signal.
+   */
+  private workerFailed(err: Error): void {
+    if (this.stopped) return;
+    this.fail({ path: pathText(this.dest), code: null, message: `internal error: a worker thread failed: ${err.message}` });
+    this.stop();
+  }
+
+  private stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
     this.pool?.interrupt();
     // Nothing new starts; what runs stops at its next chunk.
     this.finishQueue.length = 0;
@@ -272,7 +291,7 @@ class TreeRun {
   // Scheduling
 
   private pump(): void {
-    if (this.interrupted) return this.maybeFinished();
+    if (this.stopped) return this.maybeFinished();
     for (let slot = 0; slot < this.pool.size; slot++) {
       while (this.inFlight[slot]! < IN_FLIGHT_PER_WORKER) {
         const batch = this.nextBatch(slot);
@@ -286,9 +305,8 @@ class TreeRun {
           .then(
             (result) => this.completed(slot, batch, result),
             (err: Error) => {
-              this.fail({ path: pathText(this.dest), code: null, message: `internal error: ${err.message}` });
               this.inFlight[slot]!--;
-              this.interrupt();
+              this.workerFailed(err);
             },
           );
       }
@@ -321,8 +339,8 @@ class TreeRun {
     const idle = this.inFlight.every((n) => n === 0);
     const empty =
       this.finishQueue.length === 0 && this.entryQueue.length === 0 && this.dirStack.length === 0 && this.resumeBySlot.every((q) => q.length === 0);
-    if (this.finished && idle && (empty || this.interrupted)) this.finished();
-    else if (this.finished && this.interrupted && !idle && !this.graceTimer) {
+    if (this.finished && idle && (empty || this.stopped)) this.finished();
+    else if (this.finished && this.stopped && !idle && !this.graceTimer) {
       // Interrupted while workers still run: they stop at their next chunk and clean up,
       // but a worker stuck in a system call (a FIFO, a hung filesystem) is not waited for.
       this.graceTimer = setTimeout(() => this.finished(), INTERRUPT_GRACE_MS);
@@ -336,7 +354,8 @@ class TreeRun {
       for (const k of Object.keys(this.bytes) as (keyof BytesByMethod)[]) this.bytes[k] = addByteCounts(this.bytes[k], result.summary.bytes[k]);
       for (const f of result.summary.fallbacks) this.addFallback(f, f.files);
     }
-    if (result.interrupted) this.interrupt();
+    if (result.failure) this.workerFailed(result.failure);
+    else if (result.interrupted) this.interrupt();
     this.pump();
   }
 

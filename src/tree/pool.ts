@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Method } from '../copy/types.js';
 import { besideModule } from '../copy/cross-thread.js';
-import type { Sys } from '../sys/index.js';
+import { holdKoffiWhileStdioIsFile, type Sys } from '../sys/index.js';
 import { runTask, type RunSettings, type Task, type TaskOutcome } from './tasks.js';
 import type { BatchSummary, FromWorker, ToWorker, WorkerInit } from './worker-run.js';
 
@@ -18,12 +18,21 @@ import type { BatchSummary, FromWorker, ToWorker, WorkerInit } from './worker-ru
  */
 const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 4 };
 
+/**
+ * Node's options for the workers: the process's own, less --input-type, which Node refuses
+ * for a worker started from a file (the worker died at once in a program run as
+ * `node --input-type=module -e ...`).
+ */
+const WORKER_EXEC_ARGV = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+
 export interface BatchResult {
   outcomes: TaskOutcome[];
   /** The batch stopped early because the run was interrupted; later tasks did not run. */
   interrupted: boolean;
   /** Bytes and refusals of the batch's files when the outcomes carry only each entry's kind. */
   summary?: BatchSummary;
+  /** The worker running the batch died; its outcomes are lost. */
+  failure?: Error;
 }
 
 export interface PoolEvents {
@@ -57,8 +66,11 @@ export class WorkerPool implements Runner {
     private readonly events: PoolEvents,
   ) {
     const init: WorkerInit = { settings, abortFlag: this.abortFlag, loadLock: this.loadLock };
+    // Else the last worker to end would unload koffi, whose exit handler then fsyncs a log
+    // that stdout or stderr is (sys/stdio-at-exit.ts): a wait for the disk after every tree.
+    holdKoffiWhileStdioIsFile();
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(besideModule('./worker.js', import.meta.url), { workerData: init, stdout: false, stderr: false, resourceLimits: RESOURCE_LIMITS });
+      const worker = new Worker(besideModule('./worker.js', import.meta.url), { workerData: init, execArgv: WORKER_EXEC_ARGV, stdout: false, stderr: false, resourceLimits: RESOURCE_LIMITS });
       worker.on('message', (msg: FromWorker) => this.receive(msg));
       worker.on('error', (err) => this.crashed(i, err));
       worker.on('exit', (code) => {
@@ -115,7 +127,7 @@ export class WorkerPool implements Runner {
     for (const [id, w] of this.waiting) {
       if (w.slot !== slot) continue;
       this.waiting.delete(id);
-      w.resolve({ outcomes: [], interrupted: true });
+      w.resolve({ outcomes: [], interrupted: true, failure: err });
     }
   }
 

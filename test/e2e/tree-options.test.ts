@@ -1010,3 +1010,31 @@ t.test('-j 1 and -j 8 give identical trees (and cp -r\'s)', async (t) => {
   t.same(failures, [], `12 runs of -j 8 on a small tree all exit 0${failures.length ? `:\n  ${failures.join('\n  ')}` : ''}`);
   sameTree(t, tree(path.join(dir, 'cp-out')), trees['8']!, '-j 8 vs cp -r');
 });
+
+t.test('a worker thread that dies: one internal-error line and exit 1, not an interrupt', async (t) => {
+  const dir = scratchDir(t);
+  for (const name of ['a', 'b', 'c']) write(path.join(dir, 'src', name), `${name}\n`, 0o644, T2000);
+  // No filesystem makes a worker die on demand (out of memory, a bug): the preload gives
+  // the pool workers that exit with status 3 as soon as they start.
+  const preload = path.join(dir, 'dying-workers.cjs');
+  fs.writeFileSync(
+    preload,
+    [
+      "const threads = require('node:worker_threads');",
+      'const Real = threads.Worker;',
+      "threads.Worker = class extends Real { constructor(file, options) { super('process.exit(3)', { ...options, eval: true }); } };",
+    ].join('\n'),
+  );
+  const r = run('env', ['-u', 'NODE_OPTIONS', process.execPath, '--require', preload, BIN, '-r', 'src', 'dst'], { cwd: dir, env: cleanEnv() });
+  t.equal(r.status, 1, `exit 1 (an error), not 130 (an interrupt): ${r.stderr.trim()}`);
+  t.match(r.stderr, /^tscp: internal error: a worker thread failed: worker exited with status 3\n$/, 'one line saying a worker failed');
+  t.notMatch(r.stderr, /interrupted/, 'no word of an interrupt');
+  const json = run('env', ['-u', 'NODE_OPTIONS', process.execPath, '--require', preload, BIN, '-r', '--json', 'src', 'dst2'], { cwd: dir, env: cleanEnv() });
+  const report = JSON.parse(json.stdout) as { ok: boolean; interrupted: boolean; errors: { message: string }[] };
+  t.equal(report.ok, false, '--json: ok false');
+  t.equal(report.interrupted, false, '--json: interrupted false');
+  t.match(report.errors, [{ message: /worker thread failed/ }], '--json: the error is listed');
+  // Control: without the preload the same copy works.
+  const plain = ts(['-r', 'src', 'dst3'], dir);
+  t.equal(plain.status, 0, `without the preload: exit 0 ${plain.stderr}`);
+});
