@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { BIN, allocatedBytes, mayRun, mountFs, sha256, sharedBytes, temps, writeRandom, writeSparse } from '../helpers/fs.js';
+import { BIN, allocatedBytes, mayRun, mountFs, sha256, sharedBytes, temps, which, writeRandom, writeSparse } from '../helpers/fs.js';
 
 const K = 1024;
 const M = 1024 * K;
@@ -19,10 +19,6 @@ function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env, FORCE_COLOR: '0' };
   delete env.NODE_OPTIONS; // tap's loaders: tscp runs as it does for users
   return env;
-}
-
-function which(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
 interface Traced {

@@ -9,13 +9,9 @@ import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { BIN, ROOT, mayRun, mountFs, sha256, writeRandom } from '../helpers/fs.js';
+import { BIN, ROOT, mayRun, mountFs, sha256, which, writeRandom } from '../helpers/fs.js';
 
 const M = 1024 * 1024;
-
-function which(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
 
 interface FileRun {
   status: number | null;

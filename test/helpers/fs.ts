@@ -37,7 +37,8 @@ interface TapLike {
   teardown(fn: () => void | Promise<void>): unknown;
 }
 
-function which(cmd: string): boolean {
+/** Whether `cmd` is on PATH. */
+export function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
