@@ -1,12 +1,12 @@
 /**
  * koffi's native module registers an exit handler (FlushStd, in its base library) that
  * calls fsync(2) on standard output and standard error when the process exits (or the
- * module is unloaded), whatever they are. On a pipe, a terminal or /dev/null that fails at once (EINVAL). On a regular
- * file (`tscp a b >log 2>&1`, a cron job's log) it is a real flush, and on ext4
- * (data=ordered) flushing any file commits the journal, which waits for the data of every
- * file written since, the copy's DEST included: a 1 GiB `--inplace` copy run with its
- * output in a file took 1.40 s against cp's 0.72 s, 0.49 s of it in that fsync(1) at exit
- * (strace -T), where cp never waits for the disk.
+ * module is unloaded), whatever they are. On a pipe, a terminal or /dev/null that fails at
+ * once (EINVAL). On a regular file (`tscp a b >log 2>&1`, a cron job's log) it is a real
+ * flush, and on ext4 (data=ordered) flushing any file commits the journal, which waits for
+ * the data of every file written since, the copy's DEST included: a 1 GiB `--inplace` copy
+ * run with its output in a file took 1.40 s against cp's 0.72 s, 0.49 s of it in that
+ * fsync(1) at exit (strace -T), where cp never waits for the disk.
  *
  * The handler cannot be removed. Where either descriptor is such a file, the run loads koffi
  * on the main thread before any worker starts: a worker's koffi is unloaded when the worker

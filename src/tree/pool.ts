@@ -130,10 +130,6 @@ export class WorkerPool implements Runner {
       w.resolve({ outcomes: [], interrupted: true, failure: err });
     }
   }
-
-  get crash(): Error | undefined {
-    return this.failure;
-  }
 }
 
 /** The calling thread as the only worker: same tasks, no threads (for unit tests). */
