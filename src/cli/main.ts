@@ -55,8 +55,6 @@ function readCmdline(proc: Proc): Buffer | null {
   }
 }
 
-
-
 function exitCodeFor(err: CopyError, signal: NodeJS.Signals | undefined): number {
   if (err.kind === 'interrupted') return EXIT_SIGNAL_BASE + (SIGNAL_NUMBERS[signal ?? 'SIGINT'] ?? 2);
   if (err.kind === 'differs') return EXIT_DIFFERS;

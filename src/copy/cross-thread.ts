@@ -2,6 +2,7 @@
  * What the engine needs when it runs in a worker thread (the CLI's single copy, the tree's
  * workers): paths and an abort signal that survive the crossing between threads.
  */
+import { IN_BUNDLE } from '../sys/bundle.js';
 import type { FilePath } from './paths.js';
 
 /**
@@ -14,11 +15,7 @@ export const INTERRUPT_GRACE_MS = 250;
 /** After giving up on it, how long to wait for the removal of its temporary file (itself possibly on a hung filesystem). */
 export const REMOVE_WITHIN_MS = 100;
 
-/** Set (to true) by the bundler for the CommonJS files in dist/bin/; undefined in the ES modules. */
-declare const TSCP_COMMONJS_BUNDLE: boolean | undefined;
-
-/** Whether this code runs from the CommonJS bundle (dist/bin/), where there is no import.meta. */
-export const IN_BUNDLE = typeof TSCP_COMMONJS_BUNDLE !== 'undefined';
+export { IN_BUNDLE };
 
 /**
  * A file named relative to the module whose `import.meta.url` is `moduleUrl`: a worker's

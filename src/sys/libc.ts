@@ -16,11 +16,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { LibraryHandle } from 'koffi';
+import { IN_BUNDLE } from './bundle.js';
 
 type Koffi = (typeof import('koffi'))['default'];
-
-/** Set by the bundler for the CommonJS files in dist/bin/ (no import.meta there). */
-declare const TSCP_COMMONJS_BUNDLE: boolean | undefined;
 
 /**
  * koffi's native module, loaded straight from its platform package (koffi's own loader
@@ -30,7 +28,7 @@ declare const TSCP_COMMONJS_BUNDLE: boolean | undefined;
  * 11.5 ms, the platform package 7.3 ms; a sparse copy 7.8 ms sooner, median of 12 pairs).
  */
 function loadKoffi(): Koffi {
-  const require = createRequire(typeof TSCP_COMMONJS_BUNDLE !== 'undefined' ? __filename : import.meta.url);
+  const require = createRequire(IN_BUNDLE ? __filename : import.meta.url);
   try {
     const entry = require.resolve('koffi');
     const version = (JSON.parse(readFileSync(`${dirname(entry)}/package.json`, 'utf8')) as { version: string }).version;
